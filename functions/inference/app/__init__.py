@@ -1,0 +1,1 @@
+"""Emotion classification API: a FastAPI app served on AWS Lambda through Mangum."""

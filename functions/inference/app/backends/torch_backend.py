@@ -1,0 +1,73 @@
+"""PyTorch backend: a Hugging Face sequence classifier run in fp32 on the CPU."""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from transformers import AutoConfig, AutoModelForSequenceClassification
+from transformers.utils import logging as transformers_logging
+
+from .base import ModelInfo, ModelLoadError, RawPrediction, model_name, read_labels
+from .tokenization import TextEncoder
+
+
+class TorchBackend:
+    """Loads once per execution environment; ``predict`` is safe to call from several threads."""
+
+    def __init__(self, model_dir: Path, *, source: str, num_threads: int) -> None:
+        torch.set_num_threads(num_threads)
+        transformers_logging.disable_progress_bar()  # progress bars are noise in CloudWatch
+        id2label = read_labels(model_dir)
+        weights = model_dir / "model.safetensors"
+        if not weights.is_file():
+            raise ModelLoadError(f"{weights} is missing")
+        try:
+            config = AutoConfig.from_pretrained(model_dir, local_files_only=True)
+            model = AutoModelForSequenceClassification.from_pretrained(
+                model_dir, local_files_only=True, dtype=torch.float32
+            )
+        except Exception as exc:  # loaders raise many types (OSError, SafetensorError, ...): all mean "unusable"
+            raise ModelLoadError(f"{model_dir} does not hold a loadable sequence classifier") from exc
+        self._model = model.eval()
+        self._encoder = TextEncoder(model_dir, max_position_embeddings=int(config.max_position_embeddings))
+        self._labels_by_index = [id2label[index] for index in range(len(id2label))]
+        self._passes_token_types = "token_type_ids" in inspect.signature(model.forward).parameters
+        self._lock = threading.Lock()
+        self._info = ModelInfo(
+            name=model_name(model_dir),
+            source=source,
+            architecture=(config.architectures or [type(model).__name__])[0],
+            parameters=sum(parameter.numel() for parameter in model.parameters()),
+            max_length=self._encoder.max_length,
+            backend="torch",
+            weights_file=weights,
+        )
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(sorted(self._labels_by_index))
+
+    @property
+    def info(self) -> ModelInfo:
+        return self._info
+
+    def predict(self, texts: Sequence[str]) -> list[RawPrediction]:
+        batch = self._encoder.encode(texts)
+        inputs = {
+            "input_ids": torch.from_numpy(batch.input_ids),
+            "attention_mask": torch.from_numpy(batch.attention_mask),
+        }
+        if self._passes_token_types:
+            inputs["token_type_ids"] = torch.zeros_like(inputs["input_ids"])
+        # One model call at a time: concurrent calls would oversubscribe the intra-op threads.
+        with self._lock, torch.inference_mode():
+            logits = self._model(**inputs).logits
+        probabilities = torch.softmax(logits.float(), dim=-1).tolist()
+        return [
+            RawPrediction(dict(zip(self._labels_by_index, row, strict=True)), truncated)
+            for row, truncated in zip(probabilities, batch.truncated, strict=True)
+        ]

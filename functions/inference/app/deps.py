@@ -1,0 +1,47 @@
+"""FastAPI dependencies as Annotated aliases, so route signatures stay short."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader
+
+from .classifier import Classifier, ModelState
+from .errors import AuthUnavailableError, ModelUnavailableError, UnauthorizedError
+from .security import ApiKeyGuard, KeyUnavailableError
+from .settings import Settings
+
+_api_key_header = APIKeyHeader(
+    name="x-api-key", auto_error=False, description="Required when the deployment sets a key."
+)
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_model_state(request: Request) -> ModelState:
+    return request.app.state.model_state
+
+
+def get_classifier(state: Annotated[ModelState, Depends(get_model_state)]) -> Classifier:
+    if state.classifier is None:
+        raise ModelUnavailableError
+    return state.classifier
+
+
+def require_api_key(request: Request, presented: Annotated[str | None, Depends(_api_key_header)]) -> None:
+    guard: ApiKeyGuard = request.app.state.api_key_guard
+    try:
+        is_valid = guard.is_valid(presented)
+    except KeyUnavailableError:
+        raise AuthUnavailableError from None
+    if not is_valid:
+        raise UnauthorizedError
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+ModelStateDep = Annotated[ModelState, Depends(get_model_state)]
+ClassifierDep = Annotated[Classifier, Depends(get_classifier)]
+ApiKeyDep = Depends(require_api_key)

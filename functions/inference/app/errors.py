@@ -1,0 +1,180 @@
+"""One error family and the handlers that render every failure as the same JSON body.
+
+Messages are fixed strings chosen here: exception text, input values and stack traces never reach a client.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .observability import logger
+from .schemas import ErrorBody, ErrorDetail, ErrorInfo
+
+REQUEST_ID_HEADER = "x-request-id"
+
+
+class ServiceError(Exception):
+    """Base of the errors the API answers on purpose; subclasses fix status, code and message."""
+
+    status_code = 500
+    code = "internal_error"
+    message = "Something went wrong on our side. Quote the request id if you report it."
+
+    def __init__(self, message: str | None = None, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message or self.message)
+        self.message = message or self.message
+        self.headers = headers
+
+
+class InvalidInputError(ServiceError):
+    """Raised when a request is well-formed JSON but breaks a documented limit."""
+
+    status_code = 422
+    code = "invalid_input"
+    message = "The request body is not valid."
+
+
+class TextTooLongError(InvalidInputError):
+    """Raised when a text has more characters than MAX_TEXT_CHARS."""
+
+    code = "text_too_long"
+
+
+class BatchTooLargeError(InvalidInputError):
+    """Raised when a batch has more texts than MAX_BATCH."""
+
+    code = "batch_too_large"
+
+
+class InvalidBodyError(ServiceError):
+    """Raised when the body cannot be read as JSON: bad JSON, bad base64, bytes that are not UTF-8."""
+
+    status_code = 400
+    code = "invalid_body"
+    message = "The request body must be UTF-8 encoded JSON."
+
+
+class PayloadTooLargeError(ServiceError):
+    """Raised when the body is larger than MAX_BODY_BYTES."""
+
+    status_code = 413
+    code = "payload_too_large"
+    message = "The request body is too large."
+
+
+class UnsupportedMediaTypeError(ServiceError):
+    """Raised when the body is not JSON or is compressed."""
+
+    status_code = 415
+    code = "unsupported_media_type"
+    message = "Send the body as uncompressed JSON with 'Content-Type: application/json'."
+
+
+class UnauthorizedError(ServiceError):
+    """Raised when the API key is missing or wrong; both cases answer alike so neither can be told apart."""
+
+    status_code = 401
+    code = "unauthorized"
+    message = "A valid API key is required in the 'x-api-key' header."
+
+
+class ModelUnavailableError(ServiceError):
+    """Raised when the model failed to load in this execution environment."""
+
+    status_code = 503
+    code = "model_unavailable"
+    message = "The model is not loaded, so the service cannot classify right now."
+
+
+class AuthUnavailableError(ServiceError):
+    """Raised when the API key could not be fetched: requests are refused rather than let through."""
+
+    status_code = 503
+    code = "auth_unavailable"
+    message = "The API key store could not be read, so requests cannot be authorised right now."
+
+
+_HTTP_CODES = {
+    400: ("bad_request", "The request could not be understood."),
+    401: (UnauthorizedError.code, UnauthorizedError.message),
+    404: ("not_found", "There is no such path. See /docs for the API."),
+    405: ("method_not_allowed", "This path does not accept that method. See /docs for the API."),
+    413: (PayloadTooLargeError.code, PayloadTooLargeError.message),
+    415: (UnsupportedMediaTypeError.code, UnsupportedMediaTypeError.message),
+}
+
+
+def request_id_of(request: Request) -> str:
+    """The id set by the request middleware; a fresh one if the failure came before it ran."""
+    return str(getattr(request.state, "request_id", None) or uuid.uuid4())
+
+
+def error_response(
+    status_code: int,
+    code: str,
+    message: str,
+    request_id: str,
+    *,
+    details: list[ErrorDetail] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """Render the one error body, with the request id in the body and the header."""
+    body = ErrorBody(error=ErrorInfo(code=code, message=message, request_id=request_id, details=details))
+    return JSONResponse(
+        body.model_dump(exclude_none=True),
+        status_code=status_code,
+        headers={**(headers or {}), REQUEST_ID_HEADER: request_id},
+    )
+
+
+def _validation_details(errors: list[Any]) -> list[ErrorDetail]:
+    """Keep only where and what kind: pydantic's messages and inputs could echo the client's text."""
+    return [
+        ErrorDetail(
+            loc=[str(part) if not isinstance(part, int) else part for part in err.get("loc", ())],
+            type=str(err.get("type", "value_error")),
+        )
+        for err in errors
+    ]
+
+
+async def _on_service_error(request: Request, exc: ServiceError) -> JSONResponse:
+    request_id = request_id_of(request)
+    logger.info("request_refused", extra={"code": exc.code, "status": exc.status_code, "request_id": request_id})
+    return error_response(exc.status_code, exc.code, exc.message, request_id, headers=exc.headers)
+
+
+async def _on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    request_id = request_id_of(request)
+    errors = list(exc.errors())
+    details = _validation_details(errors)
+    if any(detail.type == "json_invalid" for detail in details):
+        error: ServiceError = InvalidBodyError()
+    else:
+        error = InvalidInputError()
+    logger.info(
+        "request_invalid",
+        extra={"code": error.code, "details": [d.model_dump() for d in details], "request_id": request_id},
+    )
+    return error_response(error.status_code, error.code, error.message, request_id, details=details)
+
+
+async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    code, message = _HTTP_CODES.get(exc.status_code, ("http_error", "The request could not be served."))
+    if exc.status_code == 400:
+        # FastAPI raises a bare 400 when the body is not decodable (e.g. bytes that are not UTF-8).
+        code, message = InvalidBodyError.code, InvalidBodyError.message
+    return error_response(exc.status_code, code, message, request_id_of(request), headers=exc.headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Render expected failures as the one error body; the request middleware catches the unexpected ones."""
+    app.add_exception_handler(ServiceError, _on_service_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _on_validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)  # type: ignore[arg-type]

@@ -1,0 +1,133 @@
+"""The request boundary: request ids, body limits and the last-resort 500, before any route runs.
+
+Pure ASGI rather than BaseHTTPMiddleware, so the buffered body is replayed to the app unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .errors import (
+    REQUEST_ID_HEADER,
+    PayloadTooLargeError,
+    ServiceError,
+    UnsupportedMediaTypeError,
+    error_response,
+)
+from .observability import logger
+
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+def _request_id(scope: Scope, headers: dict[str, str]) -> str:
+    event = scope.get("aws.event")
+    if isinstance(event, dict):
+        request_id = (event.get("requestContext") or {}).get("requestId")
+        if request_id:
+            return str(request_id)
+    incoming = headers.get(REQUEST_ID_HEADER, "")
+    return incoming if _SAFE_REQUEST_ID.match(incoming) else str(uuid.uuid4())
+
+
+def _media_type_error(method: str, headers: dict[str, str]) -> ServiceError | None:
+    if method not in _BODY_METHODS:
+        return None
+    if headers.get("content-encoding", "identity").strip().lower() not in ("", "identity"):
+        return UnsupportedMediaTypeError()
+    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type and content_type != "application/json" and not content_type.endswith("+json"):
+        return UnsupportedMediaTypeError()
+    return None
+
+
+class RequestMiddleware:
+    """Assigns the request id, enforces MAX_BODY_BYTES and the JSON media type, logs one line per request."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
+        request_id = _request_id(scope, headers)
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = {"code": 500, "started": False}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"], status["started"] = message["status"], True
+                headers = list(message.get("headers", []))
+                if not any(key.lower() == REQUEST_ID_HEADER.encode() for key, _ in headers):
+                    headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            refusal = _media_type_error(scope["method"], headers)
+            body = await self._read_body(receive) if refusal is None else b""
+            if body is None:
+                refusal = PayloadTooLargeError()
+            if refusal is not None:
+                response = error_response(refusal.status_code, refusal.code, refusal.message, request_id)
+                status["code"] = refusal.status_code
+                await response(scope, receive, send)
+                return
+            await self.app(scope, _replay(body or b"", receive), send_with_id)
+        except Exception:
+            logger.exception("unhandled_error", extra={"request_id": request_id, "path": scope.get("path")})
+            if status["started"]:
+                return
+            status["code"] = 500
+            response = error_response(500, ServiceError.code, ServiceError.message, request_id)
+            await response(scope, receive, send)
+        finally:
+            logger.info(
+                "request",
+                extra={
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "path": scope.get("path"),
+                    "status": status["code"],
+                    "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+
+    async def _read_body(self, receive: Receive) -> bytes | None:
+        """The whole body, or None as soon as it passes the limit."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+
+def _replay(body: bytes, receive_more: Receive) -> Receive:
+    """Hand the buffered body to the app once, then wait on the real channel (for a disconnect)."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive_more()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive

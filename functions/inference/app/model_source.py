@@ -1,0 +1,80 @@
+"""Where the model comes from: the baked directory, or an S3 prefix downloaded once per cold start."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .backends import ModelLoadError
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+else:
+    S3Client = Any
+
+#: Bounded retries: a cold start must give up in seconds, not hang until the Lambda timeout.
+S3_RETRIES = {"max_attempts": 3, "mode": "standard"}
+_COMPLETE_MARKER = ".complete"
+
+
+def resolve_model_dir(settings: Settings, *, s3_client: S3Client | None = None) -> tuple[Path, str]:
+    """Return the local model directory and a description of its source."""
+    if settings.model_s3_uri is None:
+        return settings.model_path, str(settings.model_path)
+    return download_s3_model(
+        settings.model_s3_uri, settings.model_cache_dir, s3_client=s3_client
+    ), settings.model_s3_uri
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/some/prefix`` -> (``bucket``, ``some/prefix/``)."""
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    prefix = prefix.strip("/")
+    return bucket, f"{prefix}/" if prefix else ""
+
+
+def download_s3_model(uri: str, cache_dir: Path, *, s3_client: S3Client | None = None) -> Path:
+    """Copy every object under the prefix into ``cache_dir``; reuse a complete earlier copy of the same URI."""
+    marker = cache_dir / _COMPLETE_MARKER
+    if marker.is_file() and marker.read_text(encoding="utf-8") == uri:
+        return cache_dir
+    client = s3_client or _default_client()
+    bucket, prefix = split_s3_uri(uri)
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    cache_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="model-", dir=cache_dir.parent))
+    try:
+        keys = [
+            item["Key"]
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for item in page.get("Contents", [])
+            if not item["Key"].endswith("/")
+        ]
+        if not keys:
+            raise ModelLoadError(f"no objects under {uri}")
+        for key in keys:
+            relative = Path(key[len(prefix) :])
+            if relative.is_absolute() or ".." in relative.parts:
+                raise ModelLoadError(f"refusing object key outside the prefix: {key}")
+            target = staging / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            client.download_file(bucket, key, str(target))
+        shutil.rmtree(cache_dir, ignore_errors=True)
+        staging.rename(cache_dir)
+        marker.write_text(uri, encoding="utf-8")
+    except (BotoCoreError, ClientError, OSError) as exc:
+        raise ModelLoadError(f"could not download the model from {uri}: {type(exc).__name__}") from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return cache_dir
+
+
+def _default_client() -> S3Client:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("s3", config=Config(retries=S3_RETRIES, connect_timeout=5, read_timeout=30))

@@ -1,0 +1,61 @@
+"""Logger, metrics and tracer shared by the whole function, and the names of the metrics it emits.
+
+Metrics are only recorded inside Lambda invocations, where the handler flushes them every time; a local server
+would otherwise keep them in memory forever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+from .settings import get_settings
+
+PREDICTIONS = "Predictions"
+PREDICTED_LABEL = "PredictedLabel"
+INFERENCE_LATENCY = "InferenceLatency"
+BATCH_SIZE = "BatchSize"
+TRUNCATED_TEXTS = "TruncatedTexts"
+MODEL_LOAD_TIME = "ModelLoadTime"
+WARMUP_PINGS = "WarmupPings"
+INVOCATIONS = "Invocations"
+
+_settings = get_settings()
+logger = Logger(service=_settings.service_name)
+metrics = Metrics(namespace=_settings.metrics_namespace, service=_settings.service_name)
+tracer = Tracer(service=_settings.service_name)
+
+_metrics_enabled = False
+
+
+def enable_metrics() -> None:
+    """Called by the Lambda entry, whose ``log_metrics`` decorator flushes the metrics after every invocation."""
+    global _metrics_enabled
+    _metrics_enabled = True
+
+
+def record_metric(name: str, value: float, unit: MetricUnit = MetricUnit.Count) -> None:
+    """Add one metric value when running under the Lambda entry."""
+    if _metrics_enabled:
+        metrics.add_metric(name=name, unit=unit, value=value)
+
+
+def record_load_time(milliseconds: float) -> None:
+    """How long the cold start spent loading the model."""
+    record_metric(MODEL_LOAD_TIME, milliseconds, MetricUnit.Milliseconds)
+
+
+def record_predictions(labels: Sequence[str], latency_ms: float, truncated: int) -> None:
+    """Metrics of one model call: how many, how long, how big, and one count per predicted label."""
+    if not _metrics_enabled:
+        return
+    metrics.add_metric(name=PREDICTIONS, unit=MetricUnit.Count, value=len(labels))
+    metrics.add_metric(name=INFERENCE_LATENCY, unit=MetricUnit.Milliseconds, value=latency_ms)
+    metrics.add_metric(name=BATCH_SIZE, unit=MetricUnit.Count, value=len(labels))
+    if truncated:
+        metrics.add_metric(name=TRUNCATED_TEXTS, unit=MetricUnit.Count, value=truncated)
+    for label in labels:
+        # Label counts as their own metric names keep the dimension set fixed and the cardinality at six.
+        metrics.add_metric(name=f"{PREDICTED_LABEL}_{label}", unit=MetricUnit.Count, value=1)

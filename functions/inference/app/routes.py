@@ -1,0 +1,131 @@
+"""The HTTP routes: thin functions over the classifier, with every error response declared for /docs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from .classifier import Classifier, Prediction
+from .deps import ApiKeyDep, ClassifierDep, ModelStateDep, SettingsDep
+from .errors import AuthUnavailableError, BatchTooLargeError, ModelUnavailableError, TextTooLongError
+from .observability import logger
+from .schemas import (
+    BatchPredictRequest,
+    BatchPredictResponse,
+    ErrorBody,
+    HealthResponse,
+    LabelsResponse,
+    ModelInfoResponse,
+    ModelSummary,
+    PredictRequest,
+    PredictResponse,
+)
+from .settings import Settings
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in {
+        400: "The body is not UTF-8 JSON.",
+        401: "The API key is missing or wrong (only when the deployment requires one).",
+        413: "The body is larger than MAX_BODY_BYTES.",
+        415: "The body is not JSON or is compressed.",
+        422: "A field is missing, of the wrong type, empty, too long, or the batch is too large.",
+        503: "The model (or the API key store) is unavailable.",
+    }.items()
+}
+
+router = APIRouter()
+
+
+def _check_limits(texts: list[str], settings: Settings) -> None:
+    if len(texts) > settings.max_batch:
+        raise BatchTooLargeError(f"A batch holds at most {settings.max_batch} texts.")
+    if any(len(text) > settings.max_text_chars for text in texts):
+        raise TextTooLongError(f"A text holds at most {settings.max_text_chars} characters.")
+
+
+def _classify(texts: list[str], classifier: Classifier, settings: Settings, request: Request) -> list[Prediction]:
+    _check_limits(texts, settings)
+    predictions = classifier.predict(texts)
+    extra: dict[str, Any] = {
+        "request_id": request.state.request_id,
+        "batch_size": len(texts),
+        "text_chars": [len(text) for text in texts],
+        "labels": [prediction.emotion for prediction in predictions],
+    }
+    if settings.log_input_text:
+        extra["texts"] = texts
+    logger.info("prediction", extra=extra)
+    return predictions
+
+
+def _to_response(prediction: Prediction) -> PredictResponse:
+    return PredictResponse(
+        emotion=prediction.emotion,
+        confidence=prediction.confidence,
+        all_emotions=prediction.all_emotions,
+        truncated=prediction.truncated,
+    )
+
+
+@router.post("/predict", response_model=PredictResponse, responses=_ERRORS, dependencies=[ApiKeyDep], tags=["predict"])
+def predict(
+    body: PredictRequest, classifier: ClassifierDep, settings: SettingsDep, request: Request
+) -> PredictResponse:
+    """Classify one text into one of six emotions, with the probabilities of all six."""
+    return _to_response(_classify([body.text], classifier, settings, request)[0])
+
+
+@router.post(
+    "/predict/batch",
+    response_model=BatchPredictResponse,
+    responses=_ERRORS,
+    dependencies=[ApiKeyDep],
+    tags=["predict"],
+)
+def predict_batch(
+    body: BatchPredictRequest, classifier: ClassifierDep, settings: SettingsDep, request: Request
+) -> BatchPredictResponse:
+    """Classify up to MAX_BATCH texts in one model call; predictions come back in the order given."""
+    predictions = _classify(body.texts, classifier, settings, request)
+    return BatchPredictResponse(predictions=[_to_response(prediction) for prediction in predictions])
+
+
+@router.get("/health", response_model=HealthResponse, responses={503: _ERRORS[503]}, tags=["service"])
+def health(state: ModelStateDep, request: Request) -> HealthResponse:
+    """200 only when the model is loaded and, if a key is required, the key store is readable."""
+    if state.classifier is None:
+        raise ModelUnavailableError
+    guard = request.app.state.api_key_guard
+    if guard.is_required and guard.last_failure is not None:
+        raise AuthUnavailableError
+    info = state.classifier.info
+    return HealthResponse(
+        model=ModelSummary(name=info.name, source=info.source, backend=info.backend),
+        labels=list(state.classifier.labels),
+        loaded_at=state.classifier.loaded_at,
+        load_seconds=round(state.classifier.load_seconds, 3),
+    )
+
+
+@router.get("/labels", response_model=LabelsResponse, responses={503: _ERRORS[503]}, tags=["service"])
+def labels(classifier: ClassifierDep) -> LabelsResponse:
+    """The six labels the model predicts."""
+    return LabelsResponse(labels=list(classifier.labels))
+
+
+@router.get("/model", response_model=ModelInfoResponse, responses={503: _ERRORS[503]}, tags=["service"])
+def model(classifier: ClassifierDep) -> ModelInfoResponse:
+    """Architecture, size, source and weights hash of the model that answers."""
+    info = classifier.info
+    return ModelInfoResponse(
+        name=info.name,
+        architecture=info.architecture,
+        parameters=info.parameters,
+        source=info.source,
+        revision=classifier.revision,
+        max_length=info.max_length,
+        backend=info.backend,
+        labels=list(classifier.labels),
+    )

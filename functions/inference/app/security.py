@@ -1,0 +1,74 @@
+"""Optional API-key check: the key lives in Secrets Manager or SSM and is fetched through Powertools, cached.
+
+Fails closed: when a key source is configured but cannot be read, requests are refused, never let through.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+from typing import Any
+
+from .observability import logger
+from .settings import Settings
+
+
+class KeyUnavailableError(Exception):
+    """Raised when the configured key source cannot be read."""
+
+
+class ApiKeyGuard:
+    """Knows whether a key is required and compares presented keys in constant time; never logs a key."""
+
+    def __init__(self, settings: Settings, *, boto3_client: Any | None = None) -> None:
+        self._secret_name = settings.api_key_secret_name
+        self._parameter_name = settings.api_key_parameter_name
+        self._max_age = settings.api_key_cache_seconds
+        self._client = boto3_client
+        self._provider: Any | None = None
+        self.last_failure: str | None = None
+
+    @property
+    def is_required(self) -> bool:
+        return self._secret_name is not None or self._parameter_name is not None
+
+    def _expected_key(self) -> bytes:
+        """The current key; Powertools caches it for API_KEY_CACHE_SECONDS so a rotation is picked up."""
+        try:
+            value = self._fetch()
+        except Exception as exc:  # any failure of the key store must deny, whatever its type
+            self.last_failure = type(exc).__name__
+            logger.error("api_key_unavailable", extra={"reason": self.last_failure})
+            raise KeyUnavailableError from exc
+        key = (value.decode() if isinstance(value, bytes) else str(value)).strip()
+        if not key:
+            self.last_failure = "EmptyKey"
+            raise KeyUnavailableError
+        self.last_failure = None
+        return key.encode()
+
+    def _fetch(self) -> str | bytes:
+        from aws_lambda_powertools.utilities import parameters
+
+        if self._provider is None:
+            if self._secret_name is not None:
+                self._provider = parameters.SecretsProvider(boto3_client=self._client)
+            else:
+                self._provider = parameters.SSMProvider(boto3_client=self._client)
+        if self._secret_name is not None:
+            return self._provider.get(self._secret_name, max_age=self._max_age)
+        return self._provider.get(self._parameter_name, max_age=self._max_age, decrypt=True)
+
+    def warm(self) -> None:
+        """Fetch the key during init, so the first request does not pay for it; failures are retried per request."""
+        if self.is_required:
+            with contextlib.suppress(KeyUnavailableError):
+                self._expected_key()
+
+    def is_valid(self, presented: str | None) -> bool:
+        """True when no key is required or ``presented`` matches; raises KeyUnavailableError if it can't tell."""
+        if not self.is_required:
+            return True
+        expected = self._expected_key()
+        candidate = (presented or "").encode("utf-8", "surrogateescape")
+        return hmac.compare_digest(candidate, expected)

@@ -1,0 +1,111 @@
+"""Runtime configuration: the only module that reads environment variables.
+
+Every field is documented in the README's configuration table. Values are parsed once per execution
+environment; a bad value fails the cold start with the variable's name instead of failing a request.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+#: The bundled model sits next to the ``app`` package, both locally and in the image (/var/task/model).
+DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "model"
+
+
+class Settings(BaseSettings):
+    """Service settings, read from environment variables of the same name (upper case)."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    model_path: Path = Field(DEFAULT_MODEL_PATH, description="Directory of the baked Hugging Face model.")
+    model_s3_uri: str | None = Field(
+        None,
+        description="s3://bucket/prefix of a model fetched into MODEL_CACHE_DIR at cold start; wins over MODEL_PATH.",
+    )
+    model_cache_dir: Path = Field(
+        Path("/tmp/model"),  # noqa: S108 - /tmp is the only writable path on Lambda
+        description="Where an S3 model is downloaded to.",
+    )
+    model_backend: Literal["torch"] = Field("torch", description="Inference backend.")
+    num_threads: int = Field(
+        0, ge=0, description="Intra-op threads for inference; 0 uses the CPUs this process may run on."
+    )
+    max_batch: int = Field(32, ge=1, le=256, description="Most texts accepted by POST /predict/batch.")
+    max_text_chars: int = Field(5000, ge=1, description="Most characters accepted in one text.")
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Most bytes accepted in one request body.")
+    api_key_secret_name: str | None = Field(
+        None, description="Secrets Manager secret (name or ARN) whose value is the API key; enables the key check."
+    )
+    api_key_parameter_name: str | None = Field(
+        None, description="SSM SecureString parameter whose value is the API key; enables the key check."
+    )
+    api_key_cache_seconds: int = Field(300, ge=0, description="How long a fetched API key is reused before refetching.")
+    cors_allow_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="Comma-separated origins allowed by CORS; empty sends no CORS headers."
+    )
+    log_input_text: bool = Field(False, description="Log request texts (debugging only: texts may be personal data).")
+    service_name: str = Field(
+        "emotion-api",
+        validation_alias=AliasChoices("POWERTOOLS_SERVICE_NAME", "SERVICE_NAME"),
+        description="Service name in logs, metrics and traces.",
+    )
+    metrics_namespace: str = Field(
+        "EmotionApi",
+        validation_alias=AliasChoices("POWERTOOLS_METRICS_NAMESPACE", "METRICS_NAMESPACE"),
+        description="CloudWatch namespace of the EMF metrics.",
+    )
+
+    @field_validator("model_s3_uri", "api_key_secret_name", "api_key_parameter_name", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """SAM passes optional parameters as empty strings; treat those as unset."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("model_s3_uri")
+    @classmethod
+    def _must_be_s3_uri(cls, value: str | None) -> str | None:
+        if value is not None and (not value.startswith("s3://") or len(value) <= len("s3://")):
+            raise ValueError("MODEL_S3_URI must look like s3://bucket/prefix")
+        return value
+
+    @field_validator("cors_allow_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(origin.strip() for origin in value.split(",") if origin.strip())
+        return value
+
+    @property
+    def is_api_key_required(self) -> bool:
+        """A key source is configured, so predict routes must see a valid ``x-api-key``."""
+        return self.api_key_secret_name is not None or self.api_key_parameter_name is not None
+
+    def inference_threads(self) -> int:
+        """Threads for inference: oversubscribing the CPUs made single requests 5-10x slower."""
+        return self.num_threads or available_cpus()
+
+
+def available_cpus() -> int:
+    """CPUs this process may actually use: affinity mask, capped by a cgroup v2 CPU quota when one is set."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            cpus = min(cpus, max(1, int(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cpus)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this execution environment, parsed on first use."""
+    return Settings()

@@ -1,0 +1,33 @@
+"""An app over the tiny model, built the way the Lambda init builds it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from app.api import create_app
+from app.classifier import load_model
+from app.security import ApiKeyGuard
+from app.settings import Settings
+from fastapi.testclient import TestClient
+from support import MakeClient
+
+
+@pytest.fixture
+def make_client(tiny_model_dir: Path, reset_model: None) -> Iterator[MakeClient]:
+    """Build a client for settings overrides; server exceptions become responses, as in production."""
+
+    def make(guard_client: Any = None, **overrides: Any) -> TestClient:
+        settings = Settings(**{"model_path": tiny_model_dir, **overrides})
+        guard = ApiKeyGuard(settings, boto3_client=guard_client)
+        guard.warm()
+        return TestClient(create_app(settings, load_model(settings), guard), raise_server_exceptions=False)
+
+    yield make
+
+
+@pytest.fixture
+def client(make_client: MakeClient) -> TestClient:
+    return make_client()

@@ -1,0 +1,40 @@
+"""With a key source configured, predict routes need the key; health stays open; failures deny."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities import parameters
+from moto import mock_aws
+from support import MakeClient, assert_error
+
+
+@pytest.fixture(autouse=True)
+def _fresh_parameter_cache() -> None:
+    parameters.clear_caches()
+
+
+@mock_aws
+def test_predict_requires_the_key_and_health_stays_open(
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    secrets = boto3.client("secretsmanager", region_name="us-east-1")
+    secrets.create_secret(Name="emotion/api-key", SecretString="k3y-value")
+    client = make_client(guard_client=secrets, api_key_secret_name="emotion/api-key")
+
+    assert_error(client.post("/predict", json={"text": "hello"}), 401, "unauthorized")
+    assert_error(client.post("/predict", json={"text": "hello"}, headers={"x-api-key": "wrong"}), 401, "unauthorized")
+    ok = client.post("/predict/batch", json={"texts": ["hello"]}, headers={"x-api-key": "k3y-value"})
+    assert ok.status_code == 200
+    assert client.get("/health").status_code == 200
+    assert "k3y-value" not in caplog.text
+
+
+@mock_aws
+def test_an_unreadable_key_store_denies_and_health_says_why(make_client: MakeClient) -> None:
+    secrets = boto3.client("secretsmanager", region_name="us-east-1")
+    client = make_client(guard_client=secrets, api_key_secret_name="emotion/not-there")
+    assert_error(
+        client.post("/predict", json={"text": "hello"}, headers={"x-api-key": "guess"}), 503, "auth_unavailable"
+    )
+    assert_error(client.get("/health"), 503, "auth_unavailable")

@@ -1,0 +1,179 @@
+"""The HTTP contract: what a caller sends and gets back, errors included."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from support import LABELS, MakeClient, assert_error
+
+
+def test_predict_returns_a_full_distribution_over_six_labels(client: TestClient) -> None:
+    response = client.post("/predict", json={"text": "what a lovely surprise"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["emotion"] in LABELS
+    assert set(body["all_emotions"]) == set(LABELS)
+    assert sum(body["all_emotions"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert body["confidence"] == max(body["all_emotions"].values())
+    assert body["emotion"] == next(iter(body["all_emotions"]))
+    assert body["truncated"] is False
+
+
+def test_batch_keeps_order_and_matches_single_predictions(client: TestClient) -> None:
+    texts = ["i feel so sad", "what a lovely surprise", "i am furious"]
+    response = client.post("/predict/batch", json={"texts": texts})
+    assert response.status_code == 200
+    predictions = response.json()["predictions"]
+    assert len(predictions) == 3
+    for text, prediction in zip(texts, predictions, strict=True):
+        single = client.post("/predict", json={"text": text}).json()
+        assert prediction["emotion"] == single["emotion"]
+        assert prediction["all_emotions"] == pytest.approx(single["all_emotions"], abs=1e-4)
+
+
+def test_a_long_text_is_answered_and_marked_truncated(client: TestClient) -> None:
+    response = client.post("/predict", json={"text": "happy " * 300})
+    assert response.status_code == 200
+    assert response.json()["truncated"] is True
+
+
+def test_health_labels_and_model_describe_the_loaded_model(client: TestClient) -> None:
+    health = client.get("/health")
+    assert health.status_code == 200
+    assert health.json()["model_loaded"] is True
+    assert health.json()["labels"] == list(LABELS)
+    assert client.get("/labels").json() == {"labels": list(LABELS)}
+    model = client.get("/model").json()
+    assert model["architecture"] == "DistilBertForSequenceClassification"
+    assert model["parameters"] > 0
+    assert model["revision"].startswith("sha256:")
+    assert model["max_length"] == 64
+    assert model["backend"] == "torch"
+
+
+def test_health_is_503_when_the_model_is_not_loaded(make_client: MakeClient, tmp_path) -> None:
+    client = make_client(model_path=tmp_path / "missing")
+    assert_error(client.get("/health"), 503, "model_unavailable")
+    assert_error(client.post("/predict", json={"text": "hello"}), 503, "model_unavailable")
+    assert_error(client.get("/model"), 503, "model_unavailable")
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"text": ""}, "invalid_input"),
+        ({"text": " \n\t "}, "invalid_input"),
+        ({}, "invalid_input"),
+        ({"text": 42}, "invalid_input"),
+        ({"text": ["a"]}, "invalid_input"),
+        ({"text": None}, "invalid_input"),
+        ({"text": "ok", "extra": 1}, "invalid_input"),
+        ([{"text": "a list"}], "invalid_input"),
+        ({"text": "a" * 5001}, "text_too_long"),
+    ],
+)
+def test_bad_single_inputs_are_422_without_echoing_input(client: TestClient, body: object, code: str) -> None:
+    response = client.post("/predict", json=body)
+    error = assert_error(response, 422, code)
+    assert "a" * 50 not in response.text
+    for detail in error.get("details", []):
+        assert set(detail) == {"loc", "type"}
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"texts": []}, "invalid_input"),
+        ({"texts": "not a list"}, "invalid_input"),
+        ({"texts": ["ok", ""]}, "invalid_input"),
+        ({"texts": ["ok"] * 33}, "batch_too_large"),
+    ],
+)
+def test_bad_batches_are_422(client: TestClient, body: object, code: str) -> None:
+    assert_error(client.post("/predict/batch", json=body), 422, code)
+
+
+def test_limits_follow_settings(make_client: MakeClient) -> None:
+    client = make_client(max_batch=2, max_text_chars=10)
+    assert_error(client.post("/predict/batch", json={"texts": ["a", "b", "c"]}), 422, "batch_too_large")
+    assert_error(client.post("/predict", json={"text": "a" * 11}), 422, "text_too_long")
+    assert client.post("/predict", json={"text": "a" * 10}).status_code == 200
+
+
+def test_malformed_bodies_are_400(client: TestClient) -> None:
+    headers = {"content-type": "application/json"}
+    assert_error(client.post("/predict", content=b'{"text": ', headers=headers), 400, "invalid_body")
+    assert_error(client.post("/predict", content=b'{"text": "\xff\xfe"}', headers=headers), 400, "invalid_body")
+    assert_error(client.post("/predict", content=b"", headers=headers), 422, "invalid_input")
+    assert_error(client.post("/predict", content=b"null", headers=headers), 422, "invalid_input")
+
+
+def test_lone_surrogates_are_rejected_not_crashed_on(client: TestClient) -> None:
+    body = b'{"text": "broken \\ud800 escape"}'
+    assert_error(
+        client.post("/predict", content=body, headers={"content-type": "application/json"}), 422, "invalid_input"
+    )
+
+
+def test_non_json_and_compressed_bodies_are_415(client: TestClient) -> None:
+    body = b'{"text": "hello"}'
+    assert_error(
+        client.post("/predict", content=body, headers={"content-type": "text/plain"}), 415, "unsupported_media_type"
+    )
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    assert_error(client.post("/predict", content=b"text=hello", headers=form), 415, "unsupported_media_type")
+    gzip = {"content-type": "application/json", "content-encoding": "gzip"}
+    assert_error(client.post("/predict", content=body, headers=gzip), 415, "unsupported_media_type")
+
+
+def test_bodies_over_the_cap_are_413(make_client: MakeClient) -> None:
+    client = make_client(max_body_bytes=2048)
+    response = client.post("/predict", json={"text": "a" * 3000})
+    assert_error(response, 413, "payload_too_large")
+
+
+def test_wrong_method_is_405_and_unknown_path_404(client: TestClient) -> None:
+    assert_error(client.get("/predict"), 405, "method_not_allowed")
+    assert_error(client.delete("/predict/batch"), 405, "method_not_allowed")
+    assert_error(client.get("/nowhere"), 404, "not_found")
+
+
+def test_an_exception_in_inference_is_a_bare_500(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.classifier import Classifier
+
+    def explode(self: Classifier, texts: list[str]) -> None:
+        raise RuntimeError("secret internal detail /opt/model")
+
+    monkeypatch.setattr(Classifier, "predict", explode)
+    response = client.post("/predict", json={"text": "hello"})
+    assert_error(response, 500, "internal_error")
+    assert "secret internal detail" not in response.text
+    assert "Traceback" not in response.text
+    monkeypatch.undo()
+    assert client.post("/predict", json={"text": "hello"}).status_code == 200
+
+
+def test_incoming_request_ids_are_echoed_when_safe(client: TestClient) -> None:
+    response = client.get("/health", headers={"x-request-id": "trace-123"})
+    assert response.headers["x-request-id"] == "trace-123"
+    response = client.get("/health", headers={"x-request-id": "bad id\nwith newline"})
+    assert response.headers["x-request-id"] != "bad id\nwith newline"
+
+
+def test_cors_answers_only_configured_origins(make_client: MakeClient) -> None:
+    client = make_client(cors_allow_origins=("https://app.example",))
+    preflight = {"access-control-request-method": "POST"}
+    allowed = client.options("/predict", headers={"origin": "https://app.example", **preflight})
+    assert allowed.headers.get("access-control-allow-origin") == "https://app.example"
+    denied = client.options("/predict", headers={"origin": "https://evil.example", **preflight})
+    assert "access-control-allow-origin" not in denied.headers
+
+
+def test_openapi_documents_examples_and_the_error_shape(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    predict = schema["paths"]["/predict"]["post"]
+    assert {"200", "401", "413", "415", "422", "503"} <= set(predict["responses"])
+    components = schema["components"]["schemas"]
+    assert components["PredictRequest"]["examples"] == [{"text": "I am feeling very happy today!"}]
+    assert "error" in components["ErrorBody"]["properties"]
+    assert client.get("/docs").status_code == 200

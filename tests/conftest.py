@@ -1,0 +1,61 @@
+"""Shared fixtures: fake AWS credentials, a Lambda context, and a tiny DistilBERT built on the spot (no downloads)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from invoke import LocalLambdaContext
+from support import build_tiny_model
+
+
+@pytest.fixture(autouse=True)
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials and region, so no test can reach a real AWS account."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture
+def lambda_context() -> LocalLambdaContext:
+    return LocalLambdaContext()
+
+
+@pytest.fixture
+def reset_model() -> Iterator[None]:
+    """Each test that loads a model starts from a clean execution environment."""
+    from app.classifier import reset_model_state
+
+    reset_model_state()
+    yield
+    reset_model_state()
+
+
+@pytest.fixture
+def handler_module(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, reset_model: None) -> Iterator[ModuleType]:
+    """``app.handler`` imported afresh, as in a new execution environment, over the tiny model."""
+    from app.settings import get_settings
+
+    monkeypatch.setenv("MODEL_PATH", str(tiny_model_dir))
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "EmotionApiTest")
+    get_settings.cache_clear()
+    sys.modules.pop("app.handler", None)
+    module = importlib.import_module("app.handler")
+    yield module
+    sys.modules.pop("app.handler", None)
+    get_settings.cache_clear()

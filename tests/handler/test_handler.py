@@ -1,0 +1,158 @@
+"""API Gateway events through the real Lambda entry: what `sam local invoke -e events/...` would return."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from invoke import LocalLambdaContext
+from support import EVENTS_DIR, LABELS, load_event
+
+
+def _body(response: dict[str, Any]) -> Any:
+    return json.loads(response["body"])
+
+
+def test_predict_event_returns_200_with_six_probabilities(handler_module: ModuleType) -> None:
+    response = handler_module.handler(load_event("predict.json"), LocalLambdaContext())
+    assert response["statusCode"] == 200
+    assert response["headers"]["content-type"] == "application/json"
+    body = _body(response)
+    assert set(body["all_emotions"]) == set(LABELS)
+    assert sum(body["all_emotions"].values()) == pytest.approx(1.0, abs=1e-5)
+    # The API Gateway request id is the request id callers see.
+    assert response["headers"]["x-request-id"] == load_event("predict.json")["requestContext"]["requestId"]
+
+
+@pytest.mark.parametrize("name", ["predict-batch.json", "predict-rest-v1.json", "predict-base64.json", "health.json"])
+def test_good_events_succeed(handler_module: ModuleType, name: str) -> None:
+    response = handler_module.handler(load_event(name), LocalLambdaContext())
+    assert response["statusCode"] == 200, response["body"]
+
+
+def test_batch_event_keeps_order(handler_module: ModuleType) -> None:
+    event = load_event("predict-batch.json")
+    predictions = _body(handler_module.handler(event, LocalLambdaContext()))["predictions"]
+    assert len(predictions) == len(json.loads(event["body"])["texts"])
+
+
+BAD_EVENTS = {
+    "bad-empty-text.json": (422, "invalid_input"),
+    "bad-invalid-json.json": (400, "invalid_body"),
+    "bad-wrong-type.json": (422, "invalid_input"),
+    "bad-batch-too-large.json": (422, "batch_too_large"),
+    "bad-text-too-long.json": (422, "text_too_long"),
+    "bad-base64.json": (400, "invalid_body"),
+    "bad-non-utf8.json": (400, "invalid_body"),
+    "bad-method.json": (405, "method_not_allowed"),
+    "bad-unknown-path.json": (404, "not_found"),
+    "bad-missing-field.json": (422, "invalid_input"),
+}
+
+
+def test_every_bad_event_file_is_covered() -> None:
+    assert {path.name for path in EVENTS_DIR.glob("bad-*.json")} == set(BAD_EVENTS)
+
+
+@pytest.mark.parametrize(("name", "expected"), BAD_EVENTS.items())
+def test_bad_events_get_a_4xx_json_error(handler_module: ModuleType, name: str, expected: tuple[int, str]) -> None:
+    event = load_event(name)
+    response = handler_module.handler(event, LocalLambdaContext())
+    assert (response["statusCode"], _body(response)["error"]["code"]) == expected
+    assert _body(response)["error"]["request_id"] == event["requestContext"]["requestId"]
+    # The very next good request in the same environment still succeeds.
+    assert handler_module.handler(load_event("predict.json"), LocalLambdaContext())["statusCode"] == 200
+
+
+@pytest.mark.parametrize("name", ["warmup-scheduler.json", "warmup-eventbridge.json"])
+def test_warmup_is_answered_without_fastapi(
+    handler_module: ModuleType, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    def no_mangum(*args: object) -> None:
+        raise AssertionError("a warm-up must not reach the app")
+
+    monkeypatch.setattr(handler_module, "_mangum", no_mangum)
+    first = handler_module.handler(load_event(name), LocalLambdaContext())
+    second = handler_module.handler(load_event(name), LocalLambdaContext())
+    assert first == {"warmup": True, "cold_start": True, "model_loaded": True, "model": first["model"]}
+    assert second["cold_start"] is False
+
+
+def test_the_model_loads_once_per_environment(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, reset_model: None
+) -> None:
+    import importlib
+    import sys
+
+    import app.classifier
+    from app.settings import get_settings
+
+    loads: list[Path] = []
+    real_load = app.classifier.load_backend
+
+    def counting_load(kind: str, model_dir: Path, **kwargs: Any) -> Any:
+        loads.append(model_dir)
+        return real_load(kind, model_dir, **kwargs)
+
+    monkeypatch.setattr(app.classifier, "load_backend", counting_load)
+    monkeypatch.setenv("MODEL_PATH", str(tiny_model_dir))
+    get_settings.cache_clear()
+    sys.modules.pop("app.handler", None)
+    handler_module = importlib.import_module("app.handler")
+    # The load happened during init, before any invocation.
+    assert loads == [tiny_model_dir]
+    for _ in range(3):
+        assert handler_module.handler(load_event("predict.json"), LocalLambdaContext())["statusCode"] == 200
+    assert loads == [tiny_model_dir]
+    sys.modules.pop("app.handler", None)
+    get_settings.cache_clear()
+
+
+def test_docs_work_under_a_stage_path(handler_module: ModuleType) -> None:
+    response = handler_module.handler(load_event("docs-stage.json"), LocalLambdaContext())
+    assert response["statusCode"] == 200
+    assert "/dev/openapi.json" in response["body"]
+    event = load_event("docs-stage.json")
+    event["rawPath"] = event["requestContext"]["http"]["path"] = "/dev/openapi.json"
+    schema = _body(handler_module.handler(event, LocalLambdaContext()))
+    assert "/predict" in schema["paths"]
+    assert schema["servers"] == [{"url": "/dev"}]
+
+
+def test_unknown_event_types_are_refused_cleanly(handler_module: ModuleType) -> None:
+    response = handler_module.handler({"hello": "world"}, LocalLambdaContext())
+    assert response["error"]["code"] == "unsupported_event"
+
+
+def test_metrics_are_flushed_as_emf_every_invocation(
+    handler_module: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    handler_module.handler(load_event("predict-batch.json"), LocalLambdaContext())
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    names = {
+        metric["Name"]
+        for doc in emf
+        for directive in doc["_aws"]["CloudWatchMetrics"]
+        for metric in directive["Metrics"]
+    }
+    assert {"Predictions", "InferenceLatency", "BatchSize", "Invocations"} <= names
+    assert any(name.startswith("PredictedLabel_") for name in names)
+
+
+def test_logs_carry_the_request_id_but_not_the_text(
+    handler_module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stream = io.StringIO()
+    monkeypatch.setattr(handler_module.logger.registered_handler, "stream", stream)
+    handler_module.handler(load_event("predict.json"), LocalLambdaContext())
+    out = stream.getvalue()
+    records = [json.loads(line) for line in out.splitlines() if line.startswith("{") and '"level"' in line]
+    prediction = next(record for record in records if record["message"] == "prediction")
+    assert prediction["correlation_id"] == load_event("predict.json")["requestContext"]["requestId"]
+    assert prediction["text_chars"] == [len("I am feeling very happy today!")]
+    assert "feeling very happy" not in out

@@ -1,0 +1,49 @@
+"""Settings are read from the environment once and bad values fail the cold start, naming the variable."""
+
+from __future__ import annotations
+
+import pytest
+from app.settings import Settings, available_cpus
+from pydantic import ValidationError
+
+
+def test_defaults_serve_the_bundled_model_openly(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("MODEL_PATH", "MODEL_S3_URI", "API_KEY_SECRET_NAME", "API_KEY_PARAMETER_NAME", "MAX_BATCH"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings()
+    assert settings.model_path.name == "model"
+    assert settings.model_path.parent.name == "inference"
+    assert settings.model_s3_uri is None
+    assert settings.max_batch == 32
+    assert settings.max_text_chars == 5000
+    assert not settings.is_api_key_required
+
+
+def test_empty_optional_values_from_sam_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODEL_S3_URI", "")
+    monkeypatch.setenv("API_KEY_SECRET_NAME", " ")
+    settings = Settings()
+    assert settings.model_s3_uri is None
+    assert not settings.is_api_key_required
+
+
+def test_a_bad_value_names_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODEL_S3_URI", "https://example.com/model")
+    with pytest.raises(ValidationError, match="model_s3_uri"):
+        Settings()
+    monkeypatch.delenv("MODEL_S3_URI")
+    monkeypatch.setenv("MAX_BATCH", "lots")
+    with pytest.raises(ValidationError, match="max_batch"):
+        Settings()
+
+
+def test_cors_origins_are_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CORS_ALLOW_ORIGINS", "https://a.example, https://b.example,")
+    assert Settings().cors_allow_origins == ("https://a.example", "https://b.example")
+
+
+def test_inference_threads_follow_the_cpus_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NUM_THREADS", raising=False)
+    assert Settings().inference_threads() == available_cpus() >= 1
+    monkeypatch.setenv("NUM_THREADS", "1")
+    assert Settings().inference_threads() == 1
