@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from app.settings import Settings, available_cpus
 from pydantic import ValidationError
@@ -47,3 +50,13 @@ def test_inference_threads_follow_the_cpus_unless_set(monkeypatch: pytest.Monkey
     assert Settings().inference_threads() == available_cpus() >= 1
     monkeypatch.setenv("NUM_THREADS", "1")
     assert Settings().inference_threads() == 1
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    documented = set(re.findall(r"^\| `([A-Z0-9_]+)` \|", readme, flags=re.MULTILINE))
+    variables = {
+        (field.validation_alias.choices[0] if field.validation_alias else name.upper())  # type: ignore[union-attr]
+        for name, field in Settings.model_fields.items()
+    }
+    assert variables <= documented, sorted(variables - documented)
