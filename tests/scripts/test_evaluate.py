@@ -1,0 +1,103 @@
+"""Evaluation math checked on a tiny hand-made set, and labels matched by name, not by position."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from evaluate import compute_metrics, confusion_matrix, evaluate_model_dir, label_names, metrics_from_confusion
+
+GOLD = ["a", "a", "b", "b", "c", "c"]
+PRED = ["a", "b", "b", "b", "a", "c"]
+
+
+def test_confusion_matrix_rows_are_gold() -> None:
+    """Rows count gold classes and columns predictions."""
+    matrix = confusion_matrix([0, 0, 1, 1, 2, 2], [0, 1, 1, 1, 0, 2], 3)
+    assert matrix.tolist() == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
+
+
+def test_metrics_by_hand() -> None:
+    """Precision/recall/F1 worked out by hand for the six-example set."""
+    result = compute_metrics(GOLD, PRED, ["a", "b", "c"])
+    assert result["accuracy"] == pytest.approx(4 / 6)
+    per = result["per_class"]
+    assert per["a"]["precision"] == pytest.approx(1 / 2)
+    assert per["a"]["recall"] == pytest.approx(1 / 2)
+    assert per["b"]["precision"] == pytest.approx(2 / 3)
+    assert per["b"]["recall"] == pytest.approx(1.0)
+    assert per["b"]["f1"] == pytest.approx(0.8)
+    assert per["c"]["precision"] == pytest.approx(1.0)
+    assert per["c"]["f1"] == pytest.approx(2 / 3)
+    assert result["macro_f1"] == pytest.approx((0.5 + 0.8 + 2 / 3) / 3)
+    assert [row["support"] for row in per.values()] == [2, 2, 2]
+
+
+def test_metrics_match_scikit_learn() -> None:
+    """Cross-check against scikit-learn when it is installed."""
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    result = compute_metrics(GOLD, PRED, ["a", "b", "c"])
+    assert result["macro_f1"] == pytest.approx(sklearn_metrics.f1_score(GOLD, PRED, average="macro"))
+    assert result["weighted_f1"] == pytest.approx(sklearn_metrics.f1_score(GOLD, PRED, average="weighted"))
+
+
+def test_zero_division_gives_zero() -> None:
+    """A class never predicted and never seen scores 0, not NaN."""
+    result = metrics_from_confusion(np.array([[2, 0], [0, 0]]), ["x", "y"])
+    assert result["per_class"]["y"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+    assert result["macro_f1"] == pytest.approx(0.5)
+
+
+def test_unknown_gold_label_is_an_error() -> None:
+    """Gold labels the model does not know must fail loudly."""
+    with pytest.raises(ValueError, match="not among the model labels"):
+        compute_metrics(["boredom"], ["a"], ["a", "b"])
+
+
+def test_label_names_sorted_by_integer_id() -> None:
+    """config.json stores ids as strings; '10' must sort after '2'."""
+    id2label = {str(i): f"l{i}" for i in (10, 2, 0, 1)}
+    assert label_names(id2label) == ["l0", "l1", "l2", "l10"]
+
+
+def test_evaluate_model_dir_matches_labels_by_name(tmp_path: Path) -> None:
+    """A model whose id order differs from the data's label order is scored by label name."""
+    from transformers import DistilBertConfig, DistilBertForSequenceClassification, DistilBertTokenizerFast
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "happy", "sad", "i", "am"]
+    (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    config = DistilBertConfig(
+        vocab_size=len(vocab), dim=16, hidden_dim=32, n_layers=1, n_heads=2, max_position_embeddings=32,
+        id2label={0: "sadness", 1: "joy"}, label2id={"sadness": 0, "joy": 1},
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = DistilBertForSequenceClassification(config).eval()
+    with torch.no_grad():  # a constant model: every input -> id 0, which is named "sadness"
+        for param in model.parameters():
+            param.zero_()
+        model.classifier.bias.copy_(torch.tensor([1.0, 0.0]))
+    model_dir = tmp_path / "model"
+    model.save_pretrained(str(model_dir))
+    DistilBertTokenizerFast(vocab=str(tmp_path / "vocab.txt")).save_pretrained(str(model_dir))
+    data = tmp_path / "data.txt"
+    data.write_text("i am happy;joy\ni am sad;sadness\n", encoding="utf-8")
+
+    metrics, _texts, gold, probs = evaluate_model_dir(model_dir, data, device="cpu")
+    assert metrics["labels"] == ["sadness", "joy"]
+    assert gold == ["joy", "sadness"]
+    assert probs.shape == (2, 2)
+    assert metrics["confusion_matrix"] == [[1, 0], [1, 0]]  # always predicts id 0 = sadness
+    assert metrics["per_class"]["sadness"]["recall"] == 1.0
+    assert metrics["per_class"]["joy"]["recall"] == 0.0
+    json.dumps(metrics)  # must be JSON serialisable
+
+
+def test_plot_confusion_writes_png(tmp_path: Path) -> None:
+    """The PNG writer works headless (matplotlib is a training-only dependency)."""
+    pytest.importorskip("matplotlib")
+    from evaluate import plot_confusion
+
+    path = tmp_path / "cm.png"
+    plot_confusion([[3, 1], [0, 2]], ["a", "b"], path, "test")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
