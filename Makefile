@@ -7,7 +7,8 @@ PY := $(VENV)/bin/python
 SAM_VENV ?= .venv-sam
 SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 FUNCTION_REQS := functions/inference/requirements.txt
-TORCH_PIN := $(shell grep -E '^torch==' $(FUNCTION_REQS))
+TORCH_REQS := functions/inference/requirements-torch.txt
+TORCH_PIN := $(shell grep -E "^torch==" $(TORCH_REQS))
 # Where CPU-only torch wheels come from. Empty uses pip's configured sources (a local CPU wheel on our dev
 # machines); elsewhere set it to https://download.pytorch.org/whl/cpu so no CUDA libraries are installed.
 TORCH_INDEX_URL ?=
@@ -17,11 +18,13 @@ EVENT ?= events/predict.json
 ENV ?= dev
 DATA ?= ../shared/data/emotion
 MODEL ?= functions/inference/model
+# scripts/predict.py reads EMOTION_API_URL itself; URL overrides it for `make predict`.
+URL ?= $(or $(EMOTION_API_URL),http://$(HOST):$(PORT))
 
-$(VENV)/.installed: $(FUNCTION_REQS) requirements-dev.txt
+$(VENV)/.installed: $(FUNCTION_REQS) $(TORCH_REQS) requirements-dev.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL)) "$(TORCH_PIN)"
-	$(PY) -m pip install --quiet -r $(FUNCTION_REQS) -r requirements-dev.txt
+	$(PY) -m pip install --quiet -r $(TORCH_REQS) -r requirements-dev.txt
 	touch $@
 
 $(VENV)/.installed-train: $(VENV)/.installed requirements-train.txt requirements-train-weights.txt
@@ -41,6 +44,9 @@ help: ## List the targets
 .PHONY: setup
 setup: $(VENV)/.installed ## Create .venv with the function's and the dev requirements (CPU-only torch)
 
+.PHONY: sam-setup
+sam-setup: $(SAM_VENV)/.installed ## Install the SAM CLI into .venv-sam (validate, build-zip, the zip-flavor build test)
+
 .PHONY: serve
 serve: $(VENV)/.installed ## Serve the API with the bundled model at http://$(HOST):$(PORT) (docs at /docs)
 	$(VENV)/bin/uvicorn --app-dir functions/inference --factory app.api:build_app --host $(HOST) --port $(PORT)
@@ -59,6 +65,15 @@ lint: $(VENV)/.installed ## ruff check and format check, hadolint on the Dockerf
 invoke: $(VENV)/.installed ## Push EVENT (default events/predict.json) through the real handler, like sam local invoke
 	$(PY) scripts/invoke.py --pretty $(EVENT)
 
+.PHONY: predict
+predict: $(VENV)/.installed ## Classify TEXT="..." (or each line of FILE=path) at URL (default the local server)
+	@if [ -z "$$TEXT" ] && [ -z "$$FILE" ]; then echo 'usage: make predict TEXT="I am so happy" [URL=...]' >&2; exit 2; fi
+	$(PY) scripts/predict.py --url "$(URL)" $(if $(FILE),--file "$$FILE",-- "$$TEXT")
+
+.PHONY: screenshot
+screenshot: $(VENV)/.installed ## Refresh docs/demo.png from the demo page in Chromium (apt-get install chromium)
+	UPDATE_SCREENSHOTS=1 $(PY) -m pytest -q tests/demo/test_demo_browser.py -k readme_screenshot
+
 .PHONY: validate
 validate: $(SAM_VENV)/.installed $(VENV)/.installed ## sam validate --lint and cfn-lint on template.yaml
 	$(SAM) validate --lint --region us-east-1
@@ -72,6 +87,14 @@ train: $(VENV)/.installed-train ## Train the default model from DATA (../shared/
 evaluate: $(VENV)/.installed ## Evaluate MODEL on DATA's validation split into artifacts/eval
 	$(PY) scripts/evaluate.py --model-dir $(MODEL) --data-file $(DATA)/validation.txt --output-dir artifacts/eval
 
+.PHONY: export
+export: $(VENV)/.installed ## Export MODEL to int8 ONNX beside it, checked on DATA's validation split
+	$(PY) scripts/export_onnx.py --model-dir $(MODEL) --validation-file $(DATA)/validation.txt
+
+.PHONY: bench
+bench: $(VENV)/.installed ## Benchmark MODEL: naive, pipeline, torch and ONNX serving side by side (docs/bench.png)
+	$(PY) scripts/bench.py --model-dir $(MODEL)
+
 .PHONY: build
 build: $(SAM_VENV)/.installed ## sam build (needs a Docker engine for the image)
 	$(SAM) build --config-env $(ENV)
@@ -83,3 +106,53 @@ deploy: build ## sam deploy to ENV (dev or prod)
 .PHONY: clean
 clean: ## Remove virtualenvs, caches and build output
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .ruff_cache artifacts
+
+.PHONY: build-zip
+build-zip: $(SAM_VENV)/.installed $(VENV)/.installed ## sam build of the zip + layers + SnapStart flavor only (no Docker)
+	PYTHON=$(abspath $(PY)) $(SAM) build ZipInferenceFunction --config-env $(ENV)
+
+# Reliability: fuzzing, the long load run, static security checks (docs/reliability.md).
+FUZZ_EXAMPLES ?= 1000
+LOAD_REQUESTS ?= 30000
+LOAD_MIN_REQUESTS ?= 20000
+LOAD_SECONDS ?= 600
+LOAD_USERS ?= 8
+# Empty: the app's default backend (MODEL_BACKEND); set torch for a model without its ONNX export.
+LOAD_BACKEND ?=
+CHECKOV_VENV ?= .venv-checkov
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet -r requirements-checkov.txt
+	touch $@
+
+.PHONY: reliability
+reliability: $(VENV)/.installed ## Run tests/reliability and regenerate the tables of docs/reliability.md
+	rm -rf artifacts/reliability
+	$(PY) -m pytest -q tests/reliability
+	$(PY) scripts/reliability_report.py
+
+.PHONY: fuzz
+fuzz: $(VENV)/.installed ## Fuzz every operation from the OpenAPI schema through the Lambda handler (FUZZ_EXAMPLES each)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_RANDOM=1 $(PY) -m pytest -q tests/reliability/test_fuzz.py
+	$(PY) scripts/reliability_report.py
+
+.PHONY: load
+load: $(VENV)/.installed ## Load and soak MODEL on uvicorn: LOAD_REQUESTS (or LOAD_SECONDS), p50/p99, RSS, zero errors
+	$(PY) scripts/loadtest.py --model-dir $(MODEL) --requests $(LOAD_REQUESTS) --min-requests $(LOAD_MIN_REQUESTS) \
+		--max-seconds $(LOAD_SECONDS) --users $(LOAD_USERS) $(if $(LOAD_BACKEND),--backend $(LOAD_BACKEND))
+	$(PY) scripts/reliability_report.py
+
+# bandit: the function's code with every test (its two suppressions are justified next to the code). The developer
+# scripts skip B311 (seeded random for data and request mixes, not secrets), B404/B603 (subprocess with fixed
+# argument lists, never a shell) and B615 (they load local model directories); fetch_model.py, the one script
+# that downloads from the Hub, is scanned with every test.
+.PHONY: scan
+scan: $(VENV)/.installed ## bandit on the Python code and zizmor (offline) on the workflows: seconds, no network
+	$(VENV)/bin/bandit -q -r functions/inference/app scripts/fetch_model.py
+	$(VENV)/bin/bandit -q -r scripts -x scripts/fetch_model.py --skip B311,B404,B603,B615
+	$(VENV)/bin/zizmor --offline .github/workflows
+
+.PHONY: security
+security: scan $(CHECKOV_VENV)/.installed ## scan, plus checkov on template.yaml (own virtualenv; skips in .checkov.yaml)
+	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml --file template.yaml

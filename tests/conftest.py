@@ -28,7 +28,12 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+    """The tiny model with both backends' files: Hugging Face weights and the int8 ONNX graph."""
+    from export_onnx import export
+
+    model_dir = build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+    export(model_dir)
+    return model_dir
 
 
 @pytest.fixture

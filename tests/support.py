@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -59,3 +60,68 @@ def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
 
 #: Builds a TestClient for Settings overrides (see tests/api/conftest.py).
 MakeClient = Callable[..., Any]
+
+
+def build_test_app(model_dir: Path, *, guard: Any = None, **overrides: Any) -> Any:
+    """An app over ``model_dir`` built as the Lambda init builds it; ``guard`` replaces the API-key guard."""
+    from app.api import create_app
+    from app.classifier import load_model
+    from app.security import ApiKeyGuard
+    from app.settings import Settings
+
+    settings = Settings(**{"model_path": model_dir, **overrides})
+    if guard is None:
+        guard = ApiKeyGuard(settings)
+        guard.warm()
+    return create_app(settings, load_model(settings), guard)
+
+
+@contextmanager
+def serve_app(app: Any, *, timeout: float = 20.0) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free local port in a background thread; yields its base URL.
+
+    A real socket, so real clients (a browser, the CLI) see exactly what a deployed URL would send.
+    """
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_config=None, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn-test", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout)
+        sock.close()
+
+
+def staged_app(app: Any, stage: str) -> Any:
+    """``app`` behind an API Gateway stage: only /STAGE and /STAGE/... reach it, with ``root_path`` /STAGE.
+
+    The same scope the Lambda gateway builds from an HTTP API event, so a real client can be pointed at it.
+    """
+    from starlette.responses import PlainTextResponse
+
+    prefix = f"/{stage}"
+
+    async def asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            if scope["path"] != prefix and not scope["path"].startswith(prefix + "/"):
+                await PlainTextResponse("Not Found", status_code=404)(scope, receive, send)
+                return
+            scope = {**scope, "root_path": prefix}
+        await app(scope, receive, send)
+
+    return asgi

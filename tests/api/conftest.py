@@ -15,12 +15,18 @@ from fastapi.testclient import TestClient
 from support import MakeClient
 
 
+@pytest.fixture(params=["onnx", "torch"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Every API test runs on both backends: they must answer alike."""
+    return request.param
+
+
 @pytest.fixture
-def make_client(tiny_model_dir: Path, reset_model: None) -> Iterator[MakeClient]:
+def make_client(tiny_model_dir: Path, backend: str, reset_model: None) -> Iterator[MakeClient]:
     """Build a client for settings overrides; server exceptions become responses, as in production."""
 
     def make(guard_client: Any = None, **overrides: Any) -> TestClient:
-        settings = Settings(**{"model_path": tiny_model_dir, **overrides})
+        settings = Settings(**{"model_path": tiny_model_dir, "model_backend": backend, **overrides})
         guard = ApiKeyGuard(settings, boto3_client=guard_client)
         guard.warm()
         return TestClient(create_app(settings, load_model(settings), guard), raise_server_exceptions=False)

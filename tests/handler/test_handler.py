@@ -28,7 +28,9 @@ def test_predict_event_returns_200_with_six_probabilities(handler_module: Module
     assert response["headers"]["x-request-id"] == load_event("predict.json")["requestContext"]["requestId"]
 
 
-@pytest.mark.parametrize("name", ["predict-batch.json", "predict-rest-v1.json", "predict-base64.json", "health.json"])
+@pytest.mark.parametrize(
+    "name", ["predict-batch.json", "predict-rest-v1.json", "predict-base64.json", "health.json", "demo.json"]
+)
 def test_good_events_succeed(handler_module: ModuleType, name: str) -> None:
     response = handler_module.handler(load_event(name), LocalLambdaContext())
     assert response["statusCode"] == 200, response["body"]

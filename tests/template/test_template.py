@@ -33,6 +33,11 @@ DOCKERIGNORE_PATH = ROOT / ".dockerignore"
 WORKFLOWS_DIR = ROOT / ".github" / "workflows"
 
 FUNCTION_ID = "InferenceFunction"
+#: The zip flavor (DeployZipFlavor=true): function, layers, HTTP API and the condition on all of them.
+ZIP_FUNCTION_ID = "ZipInferenceFunction"
+ZIP_LAYER_IDS = ("ZipDependenciesLayer", "ZipModelLayer")
+ZIP_API_ID = "ZipHttpApi"
+ZIP_CONDITION = "DeployZip"
 EXPECTED_ROUTES = {
     ("ANY", "/predict"),
     ("ANY", "/predict/batch"),
@@ -41,12 +46,14 @@ EXPECTED_ROUTES = {
     ("GET", "/model"),
     ("GET", "/docs"),
     ("GET", "/openapi.json"),
+    ("GET", "/"),
 }
 #: Environment variables the app reads (the contract with functions/inference/app).
 APP_ENV_VARS = {
     "MODEL_PATH",
     "MODEL_S3_URI",
     "MODEL_CACHE_DIR",
+    "MODEL_BACKEND",
     "MAX_BATCH",
     "MAX_TEXT_CHARS",
     "MAX_BODY_BYTES",
@@ -225,9 +232,11 @@ def test_http_api_routes_are_exactly_the_apps_routes(template: dict[str, Any], f
     assert routes == EXPECTED_ROUTES
     for event in events.values():
         assert event["ApiId"] == {"Ref": "HttpApi"}
-        assert "{proxy+}" not in event["Path"] and event["Path"] not in {"$default", "/"}
+        assert "{proxy+}" not in event["Path"] and event["Path"] != "$default"
+        # "/" matches the root path only: the demo page, never a catch-all for other methods.
+        assert event["Path"] != "/" or event["Method"] == "GET"
     apis = resources_of_type(template, "AWS::Serverless::HttpApi")
-    assert list(apis) == ["HttpApi"]
+    assert list(apis) == ["HttpApi", ZIP_API_ID]  # the zip flavor has its own, tested below
     assert "DefinitionBody" not in apis["HttpApi"]["Properties"]
     assert not resources_of_type(template, "AWS::ApiGatewayV2::Route")
 
@@ -340,6 +349,134 @@ def test_outputs(template: dict[str, Any]) -> None:
     assert outputs["FunctionAliasArn"]["Value"] == {"Ref": f"{FUNCTION_ID}.Alias"}
 
 
+# --------------------------------------------------------------------------- zip flavor
+
+
+@pytest.fixture(scope="module")
+def zip_function(template: dict[str, Any]) -> dict[str, Any]:
+    """The zip flavor's function resource."""
+    resource = template["Resources"][ZIP_FUNCTION_ID]
+    assert resource["Type"] == "AWS::Serverless::Function"
+    return resource
+
+
+def parse_pins(path: Path) -> dict[str, str]:
+    """name -> version of a requirements file's ``name==version`` lines (extras kept in the name)."""
+    pins: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        requirement = line.split("#", 1)[0].strip()
+        if requirement:
+            name, separator, version = requirement.partition("==")
+            assert separator, f"{path.name}: {line!r} is not pinned"
+            pins[name.strip().lower()] = version.strip()
+    return pins
+
+
+def test_zip_flavor_is_off_unless_asked_for(template: dict[str, Any]) -> None:
+    """DeployZipFlavor (default false) gates every zip resource and output: the image flavor alone by default."""
+    parameter = template["Parameters"]["DeployZipFlavor"]
+    assert parameter["Default"] == "false"
+    assert set(parameter["AllowedValues"]) == {"true", "false"}
+    assert template["Conditions"][ZIP_CONDITION] == {"Fn::Equals": [{"Ref": "DeployZipFlavor"}, "true"]}
+    zip_resources = {name for name in template["Resources"] if name.startswith("Zip")}
+    assert {ZIP_FUNCTION_ID, ZIP_API_ID, *ZIP_LAYER_IDS} <= zip_resources
+    for name in zip_resources:
+        assert template["Resources"][name].get("Condition") == ZIP_CONDITION, name
+    for name, output in template["Outputs"].items():
+        assert (output.get("Condition") == ZIP_CONDITION) == name.startswith("Zip"), name
+
+
+def test_zip_function_runtime_handler_snapstart_and_layers(zip_function: dict[str, Any]) -> None:
+    """python3.12 zip over the two layers, entered through app/snapstart.py, SnapStart on the live alias's versions."""
+    props = zip_function["Properties"]
+    assert props["PackageType"] == "Zip"
+    assert props["Runtime"] == "python3.12"
+    assert props["Architectures"] == ["x86_64"]  # the layers are built for x86_64 only
+    assert props["Handler"] == "app.snapstart.handler"
+    module, _, function_name = props["Handler"].rpartition(".")
+    source = (FUNCTION_DIR / (module.replace(".", "/") + ".py")).read_text(encoding="utf-8")
+    assert re.search(rf"^from \.handler import .*\b{function_name}\b", source, re.MULTILINE)
+    assert "register_before_snapshot" in source
+    # Only the app is packaged: CodeUri is the app package itself, copied into app/ by layers/Makefile.
+    assert props["CodeUri"] == "functions/inference/app"
+    assert props["Layers"] == [{"Ref": layer} for layer in ZIP_LAYER_IDS]
+    assert props["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    assert props["AutoPublishAlias"] == "live"  # SnapStart applies to published versions only
+    assert props["Tracing"] == "Active"
+    assert props["MemorySize"] == {"Ref": "MemorySize"}
+    assert 10 <= props["Timeout"] <= 30
+    # SnapStart does not support provisioned concurrency, EFS, or ephemeral storage above 512 MB.
+    assert "ProvisionedConcurrencyConfig" not in props and "FileSystemConfigs" not in props
+    assert props.get("EphemeralStorage", {"Size": 512})["Size"] <= 512
+
+
+def test_zip_function_matches_the_image_functions_settings(
+    function: dict[str, Any], zip_function: dict[str, Any]
+) -> None:
+    """Same variables (plus where the model layer puts the model), IAM, logging and tags as the image function."""
+    image, props = function["Properties"], zip_function["Properties"]
+    variables = props["Environment"]["Variables"]
+    assert set(variables) <= APP_ENV_VARS
+    assert variables["MODEL_PATH"] == "/opt/model"  # layers unpack into /opt; ZipModelLayer holds model/
+    assert variables["MODEL_BACKEND"] == "onnx"
+    shared = {name: value for name, value in variables.items() if name not in {"MODEL_PATH", "MODEL_BACKEND"}}
+    assert shared == image["Environment"]["Variables"]
+    assert props["Policies"] == image["Policies"]
+    assert "Role" not in props
+    assert props["LoggingConfig"] == {**image["LoggingConfig"], "LogGroup": {"Ref": "ZipFunctionLogGroup"}}
+    assert {key: value for key, value in props["Tags"].items() if key != "flavor"} == image["Tags"]
+
+
+def test_zip_flavor_has_its_own_http_api_with_the_same_routes(
+    template: dict[str, Any], function: dict[str, Any], zip_function: dict[str, Any]
+) -> None:
+    """The zip flavor's HTTP API mirrors the image's: explicit routes, throttling, CORS and access logs."""
+    events = events_of_type(zip_function, "HttpApi")
+    assert {(str(event["Method"]).upper(), event["Path"]) for event in events.values()} == EXPECTED_ROUTES
+    assert all(event["ApiId"] == {"Ref": ZIP_API_ID} for event in events.values())
+    assert set(zip_function["Properties"]["Events"]) == set(events)  # no warm-up schedule: SnapStart instead
+    image_api = template["Resources"]["HttpApi"]["Properties"]
+    zip_api = template["Resources"][ZIP_API_ID]["Properties"]
+    for key in ("DefaultRouteSettings", "CorsConfiguration"):
+        assert zip_api[key] == image_api[key], key
+    assert zip_api["AccessLogSettings"]["Format"] == image_api["AccessLogSettings"]["Format"]
+    assert "DefinitionBody" not in zip_api
+    assert "ZipHttpApi" in referenced_parameters(template["Outputs"]["ZipApiUrl"]["Value"])
+
+
+def test_zip_flavor_builds_with_layers_makefile(template: dict[str, Any]) -> None:
+    """sam build runs make build-<LogicalId> from layers/Makefile for each resource; no Docker, no local 3.12."""
+    makefile = (ROOT / "layers" / "Makefile").read_text(encoding="utf-8")
+    for name in (ZIP_FUNCTION_ID, *ZIP_LAYER_IDS):
+        resource = template["Resources"][name]
+        assert resource["Metadata"]["BuildMethod"] == "makefile", name
+        assert resource["Metadata"]["ContextPath"] == "layers", name
+        assert re.search(rf"^build-{name}:", makefile, re.MULTILINE), name
+        uri = resource["Properties"].get("CodeUri") or resource["Properties"]["ContentUri"]
+        assert (ROOT / uri).resolve().is_relative_to(ROOT), name
+    for name in ZIP_LAYER_IDS:
+        props = template["Resources"][name]["Properties"]
+        assert props["CompatibleRuntimes"] == ["python3.12"]
+        assert props["CompatibleArchitectures"] == ["x86_64"]
+        assert template["Resources"][name]["Metadata"]["BuildArchitecture"] == "x86_64"
+    # The model layer's source is the bundled model folder itself, so sam build --cached sees a new model.
+    assert template["Resources"]["ZipModelLayer"]["Properties"]["ContentUri"] == "functions/inference/model"
+    assert template["Resources"]["ZipDependenciesLayer"]["Properties"]["ContentUri"] == "layers/dependencies"
+    assert "--only-binary=:all:" in makefile and "--python-version $(LAMBDA_PYTHON)" in makefile
+    assert re.search(r"^LAMBDA_PYTHON := 3\.12$", makefile, re.MULTILINE)
+
+
+def test_dependencies_layer_pins_the_functions_requirements() -> None:
+    """The layer installs exactly the image's pins, less boto3 (in the runtime), plus snapshot-restore-py."""
+    function_pins = parse_pins(FUNCTION_DIR / "requirements.txt")
+    layer_pins = parse_pins(ROOT / "layers" / "dependencies" / "requirements.txt")
+    assert "snapshot-restore-py" in layer_pins
+    assert "boto3" not in layer_pins
+    expected = {name: version for name, version in function_pins.items() if name != "boto3"}
+    assert {name: version for name, version in layer_pins.items() if name != "snapshot-restore-py"} == expected
+    assert not {"torch", "transformers"} & {name.split("[")[0] for name in layer_pins}
+
+
 # --------------------------------------------------------------------------- samconfig.toml
 
 
@@ -389,20 +526,43 @@ def test_dockerfile_cmd_names_the_handler() -> None:
     )
 
 
+def _commands(instructions: list[tuple[str, str]]) -> list[str]:
+    return [
+        command.strip(" ;") for keyword, args in instructions if keyword == "RUN" for command in re.split(r"&&|;", args)
+    ]
+
+
 def test_dockerfile_installs_cpu_torch_before_requirements() -> None:
-    """CPU-only torch first keeps CUDA libraries (gigabytes) out of the image; the pin must match requirements.txt."""
-    runs = [args for keyword, args in dockerfile_instructions() if keyword == "RUN"]
-    commands = [command.strip() for run in runs for command in run.split("&&")]
-    torch_install = next(i for i, c in enumerate(commands) if "download.pytorch.org/whl/cpu" in c)
-    requirements_install = next(i for i, c in enumerate(commands) if re.search(r"-r \S*requirements\.txt", c))
-    assert torch_install < requirements_install
-    assert "--index-url https://download.pytorch.org/whl/cpu" in commands[torch_install]
-    requirements = (FUNCTION_DIR / "requirements.txt").read_text(encoding="utf-8")
-    (torch_pin,) = re.findall(r"^torch==\S+", requirements, re.MULTILINE)
-    assert torch_pin in commands[torch_install].split()
+    """Wherever torch is installed, it comes first from the CPU wheel index, so no CUDA libraries are pulled in."""
+    torch_reqs = (FUNCTION_DIR / "requirements-torch.txt").read_text(encoding="utf-8")
+    (torch_pin,) = re.findall(r"^torch==\S+", torch_reqs, re.MULTILINE)
+    assert "torch" not in (FUNCTION_DIR / "requirements.txt").read_text(encoding="utf-8")
+    commands = _commands(dockerfile_instructions(stage="all"))
+    torch_installs = [i for i, c in enumerate(commands) if "download.pytorch.org/whl/cpu" in c]
+    assert len(torch_installs) == 2  # the export stage, and the runtime stage when BACKEND=torch
+    for index in torch_installs:
+        assert torch_pin in commands[index].split()
+        assert "--index-url https://download.pytorch.org/whl/cpu" in commands[index]
+        assert "requirements-torch.txt" in commands[index + 1]
     for command in commands:
-        if command.startswith("pip install"):
+        if "pip install" in command:
             assert "--no-cache-dir" in command
+
+
+def test_the_onnx_runtime_image_carries_neither_torch_nor_transformers() -> None:
+    """The default image installs only requirements.txt; torch stays in the export stage."""
+    final = dockerfile_instructions()
+    assert "ARG BACKEND=onnx" in {f"{keyword} {args}" for keyword, args in final}
+    (install,) = [args for keyword, args in final if keyword == "RUN" and "pip install" in args]
+    onnx_branch = install.split("else", 1)[1]
+    assert "requirements.txt" in onnx_branch
+    assert "torch" not in onnx_branch
+    runtime_pins = (FUNCTION_DIR / "requirements.txt").read_text(encoding="utf-8")
+    assert "transformers" not in runtime_pins
+    assert "onnxruntime==" in runtime_pins
+    export_stage = dockerfile_instructions(stage="all")
+    prune = next(args for keyword, args in export_stage if keyword == "RUN" and "export_onnx.py" in args)
+    assert "rm -f /opt/model/*.safetensors" in prune
 
 
 def test_dockerfile_runtime_image() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from app.settings import Settings, available_cpus
-from pydantic import ValidationError
+from pydantic import AliasChoices, ValidationError
 
 
 def test_defaults_serve_the_bundled_model_openly(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -52,11 +52,24 @@ def test_inference_threads_follow_the_cpus_unless_set(monkeypatch: pytest.Monkey
     assert Settings().inference_threads() == 1
 
 
+def _variable(name: str, alias: object) -> str:
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return alias if isinstance(alias, str) else name.upper()
+
+
 def test_every_setting_is_documented_in_the_readme() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     documented = set(re.findall(r"^\| `([A-Z0-9_]+)` \|", readme, flags=re.MULTILINE))
-    variables = {
-        (field.validation_alias.choices[0] if field.validation_alias else name.upper())  # type: ignore[union-attr]
-        for name, field in Settings.model_fields.items()
-    }
+    variables = {_variable(name, field.validation_alias) for name, field in Settings.model_fields.items()}
     assert variables <= documented, sorted(variables - documented)
+
+
+def test_tracing_runs_only_inside_lambda_and_can_be_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LAMBDA_TASK_ROOT", raising=False)
+    monkeypatch.delenv("POWERTOOLS_TRACE_DISABLED", raising=False)
+    assert not Settings().is_tracing_enabled
+    monkeypatch.setenv("LAMBDA_TASK_ROOT", "/var/task")
+    assert Settings().is_tracing_enabled
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    assert not Settings().is_tracing_enabled

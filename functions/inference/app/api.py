@@ -6,6 +6,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from .classifier import ModelState, load_model
+from .demo import router as demo_router
 from .errors import install_error_handlers
 from .middleware import RequestMiddleware
 from .routes import router
@@ -37,6 +38,7 @@ def create_app(settings: Settings, model_state: ModelState, api_key_guard: ApiKe
     app.state.api_key_guard = api_key_guard
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(demo_router)
     if settings.cors_allow_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -1,4 +1,9 @@
-"""FastAPI dependencies as Annotated aliases, so route signatures stay short."""
+"""FastAPI dependencies as Annotated aliases, so route signatures stay short.
+
+They are ``async``: FastAPI runs every plain ``def`` dependency in a worker thread, and those hops cost a
+request more than the int8 model call itself. The API key check may read Secrets Manager/SSM when its cache
+expires (every API_KEY_CACHE_SECONDS), blocking the loop for that one fetch.
+"""
 
 from __future__ import annotations
 
@@ -17,21 +22,21 @@ _api_key_header = APIKeyHeader(
 )
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_model_state(request: Request) -> ModelState:
+async def get_model_state(request: Request) -> ModelState:
     return request.app.state.model_state
 
 
-def get_classifier(state: Annotated[ModelState, Depends(get_model_state)]) -> Classifier:
+async def get_classifier(state: Annotated[ModelState, Depends(get_model_state)]) -> Classifier:
     if state.classifier is None:
         raise ModelUnavailableError
     return state.classifier
 
 
-def require_api_key(request: Request, presented: Annotated[str | None, Depends(_api_key_header)]) -> None:
+async def require_api_key(request: Request, presented: Annotated[str | None, Depends(_api_key_header)]) -> None:
     guard: ApiKeyGuard = request.app.state.api_key_guard
     try:
         is_valid = guard.is_valid(presented)

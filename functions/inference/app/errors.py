@@ -100,6 +100,14 @@ class AuthUnavailableError(ServiceError):
     message = "The API key store could not be read, so requests cannot be authorised right now."
 
 
+class DeadlineExceededError(ServiceError):
+    """Raised when the invocation has too little time left to do the work before Lambda would kill it."""
+
+    status_code = 504
+    code = "deadline_exceeded"
+    message = "Too little time was left to answer this request. Retry it."
+
+
 _HTTP_CODES = {
     400: ("bad_request", "The request could not be understood."),
     401: (UnauthorizedError.code, UnauthorizedError.message),

@@ -14,9 +14,18 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mangum import Mangum
 
 from .api import build_app
-from .errors import InvalidBodyError
+from .errors import DeadlineExceededError, InvalidBodyError, ServiceError
 from .gateway import GATEWAY_HANDLERS, BodyDecodeError, decode_body, direct_response, is_http_event, request_id_of_event
-from .observability import INVOCATIONS, WARMUP_PINGS, enable_metrics, logger, metrics, record_metric, tracer
+from .observability import (
+    DEADLINE_REFUSALS,
+    INVOCATIONS,
+    WARMUP_PINGS,
+    enable_metrics,
+    logger,
+    metrics,
+    record_metric,
+    tracer,
+)
 
 enable_metrics()
 app = build_app()
@@ -45,6 +54,20 @@ def _answer_warmup(cold_start: bool) -> dict[str, Any]:
     }
 
 
+def _remaining_ms(context: Any) -> int | None:
+    """Milliseconds Lambda leaves this invocation; None when the context cannot tell."""
+    getter = getattr(context, "get_remaining_time_in_millis", None)
+    try:
+        return int(getter()) if callable(getter) else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _refuse(event: dict[str, Any], error: ServiceError, request_id: str) -> dict[str, Any]:
+    body = {"error": {"code": error.code, "message": error.message, "request_id": request_id}}
+    return direct_response(event, error.status_code, body, request_id)
+
+
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
@@ -65,10 +88,20 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                 "request_id": request_id,
             }
         }
+    remaining_ms = _remaining_ms(context)
+    if remaining_ms is not None and remaining_ms < app.state.settings.min_remaining_ms:
+        # Answer now, in the error shape, rather than start work Lambda would kill half-way (a bare 502/timeout).
+        record_metric(DEADLINE_REFUSALS, 1)
+        logger.warning("deadline_too_close", extra={"request_id": request_id, "remaining_ms": remaining_ms})
+        return _refuse(event, DeadlineExceededError(), request_id)
     try:
         event = decode_body(event)
     except BodyDecodeError:
-        error = InvalidBodyError()
-        body = {"error": {"code": error.code, "message": error.message, "request_id": request_id}}
-        return direct_response(event, error.status_code, body, request_id)
-    return _mangum(event, context)
+        return _refuse(event, InvalidBodyError(), request_id)
+    try:
+        return _mangum(event, context)
+    except Exception:
+        # The app answers its own failures; this catches an event Mangum cannot read (e.g. "headers": null),
+        # so the caller still gets the error shape and the log the stack trace, not a bare Lambda error.
+        logger.exception("unhandled_event_error", extra={"request_id": request_id})
+        return _refuse(event, ServiceError(), request_id)

@@ -77,4 +77,5 @@ def _default_client() -> S3Client:
     import boto3
     from botocore.config import Config
 
-    return boto3.client("s3", config=Config(retries=S3_RETRIES, connect_timeout=5, read_timeout=30))
+    # A copy: botocore rewrites the retries dict in place (max_attempts -> total_max_attempts).
+    return boto3.client("s3", config=Config(retries=dict(S3_RETRIES), connect_timeout=5, read_timeout=30))

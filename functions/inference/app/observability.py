@@ -6,7 +6,9 @@ would otherwise keep them in memory forever.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -21,11 +23,26 @@ TRUNCATED_TEXTS = "TruncatedTexts"
 MODEL_LOAD_TIME = "ModelLoadTime"
 WARMUP_PINGS = "WarmupPings"
 INVOCATIONS = "Invocations"
+DEADLINE_REFUSALS = "DeadlineRefusals"
 
 _settings = get_settings()
 logger = Logger(service=_settings.service_name)
 metrics = Metrics(namespace=_settings.metrics_namespace, service=_settings.service_name)
-tracer = Tracer(service=_settings.service_name)
+
+
+class DisabledTracer:
+    """Stands in for Tracer where tracing is off: building a Tracer imports the X-Ray SDK and botocore even when
+    disabled, which costs a cold start about half a second for nothing."""
+
+    def capture_method(self, method: Callable[..., Any] | None = None, **_: Any) -> Any:
+        return method if method is not None else (lambda decorated: decorated)
+
+    capture_lambda_handler = capture_method
+
+
+tracer: Tracer | DisabledTracer = (
+    Tracer(service=_settings.service_name) if _settings.is_tracing_enabled else DisabledTracer()
+)
 
 _metrics_enabled = False
 
@@ -56,6 +73,6 @@ def record_predictions(labels: Sequence[str], latency_ms: float, truncated: int)
     metrics.add_metric(name=BATCH_SIZE, unit=MetricUnit.Count, value=len(labels))
     if truncated:
         metrics.add_metric(name=TRUNCATED_TEXTS, unit=MetricUnit.Count, value=truncated)
-    for label in labels:
+    for label, count in Counter(labels).items():
         # Label counts as their own metric names keep the dimension set fixed and the cardinality at six.
-        metrics.add_metric(name=f"{PREDICTED_LABEL}_{label}", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=f"{PREDICTED_LABEL}_{label}", unit=MetricUnit.Count, value=count)

@@ -1,4 +1,10 @@
-"""The HTTP routes: thin functions over the classifier, with every error response declared for /docs."""
+"""The HTTP routes: thin functions over the classifier, with every error response declared for /docs.
+
+Routes are ``async`` and call the model directly, on the event loop's thread. A plain ``def`` route would run
+in a new worker thread per Lambda invocation (Mangum runs a fresh loop each time), which costs milliseconds and
+makes torch build a new OpenMP thread team for every request. Inference is CPU-bound and serialised by the
+backend's lock anyway, so a local server loses no parallelism it had.
+"""
 
 from __future__ import annotations
 
@@ -70,7 +76,7 @@ def _to_response(prediction: Prediction) -> PredictResponse:
 
 
 @router.post("/predict", response_model=PredictResponse, responses=_ERRORS, dependencies=[ApiKeyDep], tags=["predict"])
-def predict(
+async def predict(
     body: PredictRequest, classifier: ClassifierDep, settings: SettingsDep, request: Request
 ) -> PredictResponse:
     """Classify one text into one of six emotions, with the probabilities of all six."""
@@ -84,7 +90,7 @@ def predict(
     dependencies=[ApiKeyDep],
     tags=["predict"],
 )
-def predict_batch(
+async def predict_batch(
     body: BatchPredictRequest, classifier: ClassifierDep, settings: SettingsDep, request: Request
 ) -> BatchPredictResponse:
     """Classify up to MAX_BATCH texts in one model call; predictions come back in the order given."""
@@ -93,7 +99,7 @@ def predict_batch(
 
 
 @router.get("/health", response_model=HealthResponse, responses={503: _ERRORS[503]}, tags=["service"])
-def health(state: ModelStateDep, request: Request) -> HealthResponse:
+async def health(state: ModelStateDep, request: Request) -> HealthResponse:
     """200 only when the model is loaded and, if a key is required, the key store is readable."""
     if state.classifier is None:
         raise ModelUnavailableError
@@ -110,13 +116,13 @@ def health(state: ModelStateDep, request: Request) -> HealthResponse:
 
 
 @router.get("/labels", response_model=LabelsResponse, responses={503: _ERRORS[503]}, tags=["service"])
-def labels(classifier: ClassifierDep) -> LabelsResponse:
+async def labels(classifier: ClassifierDep) -> LabelsResponse:
     """The six labels the model predicts."""
     return LabelsResponse(labels=list(classifier.labels))
 
 
 @router.get("/model", response_model=ModelInfoResponse, responses={503: _ERRORS[503]}, tags=["service"])
-def model(classifier: ClassifierDep) -> ModelInfoResponse:
+async def model(classifier: ClassifierDep) -> ModelInfoResponse:
     """Architecture, size, source and weights hash of the model that answers."""
     info = classifier.info
     return ModelInfoResponse(

@@ -29,10 +29,12 @@ class Settings(BaseSettings):
         description="s3://bucket/prefix of a model fetched into MODEL_CACHE_DIR at cold start; wins over MODEL_PATH.",
     )
     model_cache_dir: Path = Field(
-        Path("/tmp/model"),  # noqa: S108 - /tmp is the only writable path on Lambda
+        Path("/tmp/model"),  # /tmp is the only writable path on Lambda  # noqa: S108  # nosec B108
         description="Where an S3 model is downloaded to.",
     )
-    model_backend: Literal["torch"] = Field("torch", description="Inference backend.")
+    model_backend: Literal["onnx", "torch"] = Field(
+        "onnx", description="Inference backend: onnx (int8, the fast default) or torch (fp32, any exported model)."
+    )
     num_threads: int = Field(
         0, ge=0, description="Intra-op threads for inference; 0 uses the CPUs this process may run on."
     )
@@ -49,11 +51,26 @@ class Settings(BaseSettings):
     cors_allow_origins: Annotated[tuple[str, ...], NoDecode] = Field(
         (), description="Comma-separated origins allowed by CORS; empty sends no CORS headers."
     )
+    min_remaining_ms: int = Field(
+        1000,
+        ge=0,
+        description="Least Lambda time left (ms) to start a request; below it the answer is 504 at once.",
+    )
     log_input_text: bool = Field(False, description="Log request texts (debugging only: texts may be personal data).")
     service_name: str = Field(
         "emotion-api",
         validation_alias=AliasChoices("POWERTOOLS_SERVICE_NAME", "SERVICE_NAME"),
         description="Service name in logs, metrics and traces.",
+    )
+    trace_disabled: bool = Field(
+        False,
+        validation_alias=AliasChoices("POWERTOOLS_TRACE_DISABLED", "TRACE_DISABLED"),
+        description="Turn X-Ray tracing off inside Lambda; outside Lambda it is always off.",
+    )
+    lambda_task_root: str | None = Field(
+        None,
+        validation_alias="LAMBDA_TASK_ROOT",
+        description="Set by the Lambda runtime; its presence means the code runs inside Lambda.",
     )
     metrics_namespace: str = Field(
         "EmotionApi",
@@ -87,6 +104,11 @@ class Settings(BaseSettings):
     def is_api_key_required(self) -> bool:
         """A key source is configured, so predict routes must see a valid ``x-api-key``."""
         return self.api_key_secret_name is not None or self.api_key_parameter_name is not None
+
+    @property
+    def is_tracing_enabled(self) -> bool:
+        """X-Ray only inside Lambda, where its daemon listens, and not when switched off."""
+        return self.lambda_task_root is not None and not self.trace_disabled
 
     def inference_threads(self) -> int:
         """Threads for inference: oversubscribing the CPUs made single requests 5-10x slower."""

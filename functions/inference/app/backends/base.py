@@ -8,6 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+#: The int8 ONNX graph and its export report, written beside the Hugging Face files by scripts/export_onnx.py.
+ONNX_FILENAME = "model.int8.onnx"
+ONNX_REPORT_FILENAME = "onnx_export.json"
+
 #: The six emotions this product serves; a model must name exactly these in its config's id2label.
 EMOTIONS = frozenset({"anger", "fear", "joy", "love", "sadness", "surprise"})
 
@@ -77,4 +81,8 @@ def load_backend(kind: str, model_dir: Path, *, source: str, num_threads: int) -
         from .torch_backend import TorchBackend
 
         return TorchBackend(model_dir, source=source, num_threads=num_threads)
+    if kind == "onnx":
+        from .onnx_backend import OnnxBackend
+
+        return OnnxBackend(model_dir, source=source, num_threads=num_threads)
     raise ModelLoadError(f"unknown backend {kind!r}")

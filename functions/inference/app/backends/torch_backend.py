@@ -26,12 +26,17 @@ class TorchBackend:
         if not weights.is_file():
             raise ModelLoadError(f"{weights} is missing")
         try:
-            config = AutoConfig.from_pretrained(model_dir, local_files_only=True)
-            model = AutoModelForSequenceClassification.from_pretrained(
-                model_dir, local_files_only=True, dtype=torch.float32
+            # Bandit B615 (unpinned Hub download) does not apply: a local directory, local_files_only=True.
+            config = AutoConfig.from_pretrained(model_dir, local_files_only=True)  # nosec B615
+            model, loading = AutoModelForSequenceClassification.from_pretrained(  # nosec B615
+                model_dir, local_files_only=True, dtype=torch.float32, output_loading_info=True
             )
         except Exception as exc:  # loaders raise many types (OSError, SafetensorError, ...): all mean "unusable"
             raise ModelLoadError(f"{model_dir} does not hold a loadable sequence classifier") from exc
+        # Partial weights load "successfully" with the missing tensors randomly initialised: refuse them.
+        if loading.get("missing_keys") or loading.get("mismatched_keys"):
+            missing = sorted(loading.get("missing_keys") or []) + sorted(loading.get("mismatched_keys") or [])
+            raise ModelLoadError(f"{weights} lacks {len(missing)} tensors of the model, e.g. {missing[:3]}")
         self._model = model.eval()
         self._encoder = TextEncoder(model_dir, max_position_embeddings=int(config.max_position_embeddings))
         self._labels_by_index = [id2label[index] for index in range(len(id2label))]

@@ -1,0 +1,313 @@
+"""Benchmark the service against the naive ways of serving the same model, side by side in one run.
+
+    python scripts/bench.py --model-dir functions/inference/model [--launches 5] [--iterations 200]
+
+Variants, all on the same model and texts:
+  (a) naive     AutoTokenizer + AutoModelForSequenceClassification, per-request tokenisation with
+                padding=True, truncation=True, max_length=512, softmax: how the original service did it
+  (b) pipeline  transformers pipeline("text-classification", top_k=None)
+  (c) torch     this project's torch backend, through the Lambda handler from API Gateway events
+  (d) onnx      this project's int8 ONNX backend, through the Lambda handler from API Gateway events
+
+Each figure comes from fresh child processes: cold start (process start until the first prediction is back,
+median of --launches), warm latency p50/p99 for a short sentence and a 60-word text, batch-32 throughput,
+peak RSS, and the on-disk size of every installed distribution the process imported plus the model files
+it read. Prints a table with ratios to (a), writes JSON and a PNG chart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTION_DIR = ROOT / "functions" / "inference"
+VARIANTS = {
+    "naive": "(a) naive transformers",
+    "pipeline": "(b) transformers pipeline",
+    "torch": "(c) handler, torch",
+    "onnx": "(d) handler, onnx int8",
+}
+SHORT = "I am feeling very happy today!"
+LONG = (
+    "I have been waiting for this letter for months and when it finally arrived this morning I could not stop "
+    "smiling because it means that after all the rejections and the long nights of work I finally got the place "
+    "I wanted so much and I cannot wait to tell my family about it tonight at dinner together"
+)
+BATCH = [
+    "i feel so alone tonight",
+    "this is the best day of my life",
+    "i am furious about the delay",
+    "i am scared of the dark",
+    "i adore my little sister",
+    "wow i did not see that coming",
+    "I can't believe they cancelled the show again.",
+    "Thank you so much, you made my day!",
+] * 4
+
+
+def _predict_fn(variant: str, model_dir: Path) -> Callable[[list[str]], Any]:
+    """Build the variant's predict function; everything here counts towards its cold start."""
+    if variant == "naive":
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+
+        def naive(texts: list[str]) -> Any:
+            inputs = tokenizer(texts, return_tensors="pt", padding=True, truncation=True, max_length=512)
+            with torch.no_grad():
+                logits = model(**inputs).logits
+            return torch.nn.functional.softmax(logits, dim=-1).tolist()
+
+        return naive
+    if variant == "pipeline":
+        from transformers import pipeline
+
+        classifier = pipeline("text-classification", model=str(model_dir), top_k=None)
+        return lambda texts: classifier(texts)
+    os.environ["MODEL_BACKEND"] = variant
+    os.environ["MODEL_PATH"] = str(model_dir)
+    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
+    sys.path.insert(0, str(FUNCTION_DIR))
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from app.handler import handler
+    from invoke import LocalLambdaContext
+
+    template = json.loads((ROOT / "events" / "predict.json").read_text())
+
+    def through_handler(texts: list[str]) -> Any:
+        event = dict(template)
+        if len(texts) == 1:
+            event["body"] = json.dumps({"text": texts[0]})
+        else:
+            event["body"] = json.dumps({"texts": texts})
+            event["rawPath"] = "/predict/batch"
+            event["requestContext"] = {
+                **template["requestContext"],
+                "http": {**template["requestContext"]["http"], "path": "/predict/batch"},
+            }
+        response = handler(event, LocalLambdaContext())
+        if response["statusCode"] != 200:
+            raise RuntimeError(f"handler answered {response['statusCode']}: {response['body'][:200]}")
+        return json.loads(response["body"])
+
+    return through_handler
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _dependency_bytes(model_dir: Path, variant: str) -> int:
+    """Installed distributions this process imported, plus the model files the variant reads."""
+    top_levels = {name.split(".")[0] for name in list(sys.modules)}
+    distributions = metadata.packages_distributions()
+    names = {dist for top in top_levels for dist in distributions.get(top, [])}
+    total = 0
+    for name in names:
+        for file in metadata.distribution(name).files or []:
+            path = Path(file.locate())
+            if path.is_file():
+                total += path.stat().st_size
+    model_files = ["model.int8.onnx"] if variant == "onnx" else ["model.safetensors"]
+    model_files += ["config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"]
+    return total + sum((model_dir / f).stat().st_size for f in model_files if (model_dir / f).is_file())
+
+
+def child(variant: str, model_dir: Path, mode: str, iterations: int, out: Path) -> None:
+    """Runs in a fresh process; ``mode`` is cold (first prediction only) or warm (everything else)."""
+    predict = _predict_fn(variant, model_dir)
+    predict([SHORT])
+    result: dict[str, Any] = {"first_prediction_at": time.time()}
+    if mode == "warm":
+        for _ in range(10):
+            predict([SHORT])
+            predict([LONG])
+        for _ in range(3):
+            predict(BATCH)
+        for name, text in (("short", SHORT), ("long", LONG)):
+            timings = []
+            for _ in range(iterations):
+                started = time.perf_counter()
+                predict([text])
+                timings.append((time.perf_counter() - started) * 1000)
+            result[f"{name}_p50_ms"] = statistics.median(timings)
+            result[f"{name}_p99_ms"] = _percentile(timings, 0.99)
+        rounds = max(5, iterations // 10)
+        started = time.perf_counter()
+        for _ in range(rounds):
+            predict(BATCH)
+        result["batch32_texts_per_s"] = rounds * len(BATCH) / (time.perf_counter() - started)
+        result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        result["dependency_mb"] = _dependency_bytes(model_dir, variant) / 1e6
+    out.write_text(json.dumps(result))
+
+
+def _run_child(variant: str, model_dir: Path, mode: str, iterations: int) -> tuple[float, dict[str, Any]]:
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "result.json"
+        started = time.time()
+        subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                variant,
+                "--mode",
+                mode,
+                "--model-dir",
+                str(model_dir),
+                "--iterations",
+                str(iterations),
+                "--out",
+                str(out),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        )
+        result = json.loads(out.read_text())
+    return result["first_prediction_at"] - started, result
+
+
+def measure(model_dir: Path, launches: int, iterations: int) -> dict[str, dict[str, float]]:
+    results: dict[str, dict[str, float]] = {}
+    for variant in VARIANTS:
+        colds = [_run_child(variant, model_dir, "cold", iterations)[0] for _ in range(launches)]
+        _, warm = _run_child(variant, model_dir, "warm", iterations)
+        warm.pop("first_prediction_at")
+        results[variant] = {"cold_start_s": statistics.median(colds), "cold_starts_s": colds, **warm}
+        print(f"measured {VARIANTS[variant]}", file=sys.stderr)
+    return results
+
+
+ROWS = [
+    ("cold start (s, median)", "cold_start_s", False),
+    ("warm p50 short (ms)", "short_p50_ms", False),
+    ("warm p99 short (ms)", "short_p99_ms", False),
+    ("warm p50 60 words (ms)", "long_p50_ms", False),
+    ("warm p99 60 words (ms)", "long_p99_ms", False),
+    ("batch-32 (texts/s)", "batch32_texts_per_s", True),
+    ("peak RSS (MB)", "peak_rss_mb", False),
+    ("runtime deps + model on disk (MB)", "dependency_mb", False),
+]
+
+
+def table(results: dict[str, dict[str, float]]) -> str:
+    """Markdown table; each cell is the figure and its ratio to (a), written so that >1x means better."""
+    header = "| figure | " + " | ".join(VARIANTS[v] for v in results) + " |"
+    lines = [header, "|" + " --- |" * (len(results) + 1)]
+    base = results["naive"]
+    for title, key, higher_is_better in ROWS:
+        cells = []
+        for variant in results:
+            value = results[variant][key]
+            ratio = value / base[key] if higher_is_better else base[key] / value
+            cells.append(f"{value:,.1f}" if variant == "naive" else f"{value:,.1f} ({ratio:.1f}x)")
+        lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+#: AWS Lambda prices, us-east-1, x86_64 (https://aws.amazon.com/lambda/pricing/, read 2026-11): per GB-second of
+#: duration and per request. Lambda gives a function CPU in proportion to memory: 1,769 MB is one full vCPU.
+PRICE_PER_GB_SECOND = 0.0000166667
+PRICE_PER_MILLION_REQUESTS = 0.20
+MB_PER_VCPU = 1769
+MEMORY_SIZES_MB = (1024, 2048, 3008)
+
+
+def cost_table(results: dict[str, dict[str, float]], measured_cpus: int) -> str:
+    """GB-seconds and dollars per million single-text predictions, from the measured warm p50 latencies.
+
+    Latency measured here with ``measured_cpus`` cores is scaled by how much less CPU Lambda gives at each
+    memory size (never scaled down: more memory than our cores buys nothing), then rounded up to Lambda's
+    1 ms billing step.
+    """
+    lines = ["| variant | memory (MB) | est. duration (ms) | GB-s per 1M | $ per 1M predictions |", "|" + " --- |" * 5]
+    for variant in ("naive", "onnx"):
+        for memory in MEMORY_SIZES_MB:
+            vcpus = memory / MB_PER_VCPU
+            duration_ms = results[variant]["short_p50_ms"] * max(1.0, measured_cpus / vcpus)
+            billed_s = max(1, round(duration_ms + 0.5)) / 1000
+            gb_seconds = billed_s * memory / 1024 * 1_000_000
+            dollars = gb_seconds * PRICE_PER_GB_SECOND + PRICE_PER_MILLION_REQUESTS
+            lines.append(f"| {VARIANTS[variant]} | {memory} | {duration_ms:.1f} | {gb_seconds:,.0f} | {dollars:,.2f} |")
+    return "\n".join(lines)
+
+
+def chart(results: dict[str, dict[str, float]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [
+        ("cold start (s)", "cold_start_s"),
+        ("warm p50, short (ms)", "short_p50_ms"),
+        ("batch-32 (texts/s)", "batch32_texts_per_s"),
+        ("peak RSS (MB)", "peak_rss_mb"),
+    ]
+    fig, axes = plt.subplots(1, len(panels), figsize=(13, 3.4), dpi=100)
+    names = [VARIANTS[v].split(" ", 1)[1] for v in results]
+    colours = ["#9e9e9e", "#bdbdbd", "#64b5f6", "#1565c0"]
+    for axis, (title, key) in zip(axes, panels, strict=True):
+        values = [results[v][key] for v in results]
+        axis.barh(names, values, color=colours)
+        axis.set_title(title, fontsize=10)
+        axis.invert_yaxis()
+        for y, value in enumerate(values):
+            axis.text(value, y, f" {value:,.1f}", va="center", fontsize=8)
+        axis.margins(x=0.3)
+    for axis in axes[1:]:
+        axis.set_yticklabels([])
+    fig.suptitle("Same model, same texts: naive serving vs this service (lower is better except throughput)")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", type=Path, default=FUNCTION_DIR / "model")
+    parser.add_argument("--launches", type=int, default=5, help="cold starts per variant (median reported)")
+    parser.add_argument("--iterations", type=int, default=200, help="timed warm requests per text")
+    parser.add_argument("--json", type=Path, default=ROOT / "artifacts" / "bench" / "bench.json")
+    parser.add_argument("--chart", type=Path, default=ROOT / "docs" / "bench.png")
+    parser.add_argument("--child", choices=list(VARIANTS), help=argparse.SUPPRESS)
+    parser.add_argument("--mode", choices=["cold", "warm"], help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    model_dir = args.model_dir.resolve()
+    if args.child:
+        child(args.child, model_dir, args.mode, args.iterations, args.out)
+        return 0
+    results = measure(model_dir, args.launches, args.iterations)
+    machine = {"cpus": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)), "python": sys.version.split()[0]}
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"machine": machine, "model_dir": str(model_dir), "results": results}, indent=2))
+    args.chart.parent.mkdir(parents=True, exist_ok=True)
+    chart(results, args.chart)
+    print(table(results))
+    print()
+    print(cost_table(results, machine["affinity"]))
+    print(f"\nJSON: {args.json}\nchart: {args.chart}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

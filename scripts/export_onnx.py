@@ -1,0 +1,225 @@
+"""Export a model directory to ONNX and quantise it to int8, then prove the int8 graph still classifies as well.
+
+    python scripts/export_onnx.py --model-dir functions/inference/model \\
+        --validation-file ../shared/data/emotion/validation.txt
+
+Writes ``model.int8.onnx`` (dynamic batch and sequence axes) and ``onnx_export.json`` beside the Hugging Face
+files. Fails (exit 1) when the int8 model's validation accuracy or macro-F1 falls more than 0.5 points below
+the fp32 torch model's, so a bad quantisation never ships.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "functions" / "inference"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from app.backends.base import ONNX_FILENAME, ONNX_REPORT_FILENAME, read_labels  # noqa: E402
+from app.backends.tokenization import TextEncoder  # noqa: E402
+
+#: Ordinary sentences for the logit comparison: mixed case, punctuation, one long enough to be truncated.
+CHECK_SENTENCES = [
+    "I am feeling very happy today!",
+    "This traffic makes me so angry.",
+    "I'm scared of what the doctor will say tomorrow...",
+    "I miss you so much, it hurts.",
+    "Wow, I did not expect that at all!",
+    "I love spending lazy Sundays with you.",
+    "i feel like nobody cares about me anymore",
+    " ".join(["this is a very long text that keeps going"] * 80),
+]
+MAX_METRIC_DROP = 0.005
+
+
+def export_fp32(model_dir: Path, target: Path, *, opset: int = 18) -> int:
+    """torch -> ONNX with dynamic batch and sequence axes (the torch.export-based exporter); returns the weights."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=torch.float32).eval()
+
+    class Logits(torch.nn.Module):
+        """Only ids and mask in, only logits out: the serving contract, no token_type_ids."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    ids = torch.ones((2, 16), dtype=torch.long)
+    batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
+    with warnings.catch_warnings():
+        # The exporter's progress and deprecation chatter is not actionable here; the result is verified below.
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(
+            Logits(),
+            (ids, torch.ones_like(ids)),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["logits"],
+            dynamic_shapes={"input_ids": {0: batch, 1: sequence}, "attention_mask": {0: batch, 1: sequence}},
+            opset_version=opset,
+            dynamo=True,
+            verbose=False,
+        )
+        program.save(str(target))
+    return sum(parameter.numel() for parameter in model.parameters())
+
+
+def optimize_graph(source: Path, target: Path, *, num_heads: int, hidden_size: int) -> None:
+    """ONNX Runtime's transformer fusions (embedding + layer norm, skip layer norms, bias + GELU).
+
+    On the bundled model they cut a short request's model call from 2.3 to 1.7 ms and raise batch-32 throughput
+    by a seventh on 2 cores, at the same int8 accuracy.
+    """
+    from onnxruntime.transformers import optimizer
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = optimizer.optimize_model(
+            str(source), model_type="bert", num_heads=num_heads, hidden_size=hidden_size, opt_level=1
+        )
+        model.save_model_to_file(str(target))
+
+
+def quantize_int8(source: Path, target: Path) -> None:
+    """Dynamic int8 quantisation: weights stored as int8, activations quantised per batch at run time.
+
+    Per-channel weight scales keep the validation macro-F1 within 0.5 points of fp32 on the bundled model
+    (per-tensor scales lost 0.57 points).
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True)
+
+
+def onnx_logits(graph: Path, encoder: TextEncoder, texts: Sequence[str]) -> np.ndarray:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
+    batch = encoder.encode(texts)
+    return session.run(["logits"], {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask})[0]
+
+
+def torch_logits(model_dir: Path, encoder: TextEncoder, texts: Sequence[str]) -> np.ndarray:
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=torch.float32).eval()
+    batch = encoder.encode(texts)
+    with torch.inference_mode():
+        out = model(
+            input_ids=torch.from_numpy(batch.input_ids), attention_mask=torch.from_numpy(batch.attention_mask)
+        ).logits
+    return out.numpy()
+
+
+def validation_scores(model_dir: Path, validation_file: Path) -> dict[str, dict[str, float]]:
+    """Accuracy and macro-F1 of the fp32 torch backend and the int8 ONNX backend, through the serving code."""
+    from app.backends import load_backend
+    from emotion_data import read_examples
+    from evaluate import compute_metrics
+
+    examples = read_examples(validation_file)
+    texts = [example.text for example in examples]
+    gold = [example.label for example in examples]
+    scores = {}
+    for kind in ("torch", "onnx"):
+        backend = load_backend(kind, model_dir, source=str(model_dir), num_threads=_cpus())
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        by_index: dict[int, str] = {}
+        for start in range(0, len(order), 64):
+            chunk = order[start : start + 64]
+            for index, raw in zip(chunk, backend.predict([texts[i] for i in chunk]), strict=True):
+                by_index[index] = max(raw.probabilities, key=raw.probabilities.__getitem__)
+        predicted = [by_index[i] for i in range(len(texts))]
+        metrics = compute_metrics(gold, predicted, sorted(backend.labels))
+        scores[kind] = {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}
+    return scores
+
+
+def _cpus() -> int:
+    from app.settings import available_cpus
+
+    return available_cpus()
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def export(model_dir: Path, *, validation_file: Path | None = None) -> dict[str, Any]:
+    """Export, quantise, verify; returns the report written to onnx_export.json."""
+    read_labels(model_dir)  # refuse a model the service could not serve, before spending time on it
+    started = time.perf_counter()
+    target = model_dir / ONNX_FILENAME
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    num_heads = int(config.get("n_heads") or config.get("num_attention_heads"))
+    hidden_size = int(config.get("dim") or config.get("hidden_size"))
+    with tempfile.TemporaryDirectory() as scratch:
+        exported = Path(scratch) / "model.exported.onnx"
+        fp32 = Path(scratch) / "model.fp32.onnx"
+        parameters = export_fp32(model_dir, exported)
+        optimize_graph(exported, fp32, num_heads=num_heads, hidden_size=hidden_size)
+        quantize_int8(fp32, target)
+        encoder = TextEncoder(model_dir, max_position_embeddings=512)
+        reference = torch_logits(model_dir, encoder, CHECK_SENTENCES)
+        report: dict[str, Any] = {
+            "file": ONNX_FILENAME,
+            "sha256": _sha256(target),
+            "bytes": target.stat().st_size,
+            "fp32_bytes": fp32.stat().st_size,
+            "parameters": parameters,
+            "max_abs_logit_diff_fp32": float(np.abs(onnx_logits(fp32, encoder, CHECK_SENTENCES) - reference).max()),
+            "max_abs_logit_diff_int8": float(np.abs(onnx_logits(target, encoder, CHECK_SENTENCES) - reference).max()),
+            "check_sentences": len(CHECK_SENTENCES),
+        }
+    if validation_file is not None:
+        scores = validation_scores(model_dir, validation_file)
+        drop = {metric: scores["torch"][metric] - scores["onnx"][metric] for metric in ("accuracy", "macro_f1")}
+        report["validation"] = {
+            "file": str(validation_file),
+            "sha256": _sha256(validation_file),
+            **scores,
+            "drop": drop,
+        }
+        report["passed"] = all(value <= MAX_METRIC_DROP for value in drop.values())
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    (model_dir / ONNX_REPORT_FILENAME).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", type=Path, required=True, help="Hugging Face model directory")
+    parser.add_argument("--validation-file", type=Path, help="text;label file for the accuracy check")
+    args = parser.parse_args(argv)
+    report = export(args.model_dir, validation_file=args.validation_file)
+    print(json.dumps(report, indent=2))
+    if report.get("passed") is False:
+        print(
+            f"int8 model loses more than {MAX_METRIC_DROP * 100:.1f} points on validation: not shipped", file=sys.stderr
+        )
+        (args.model_dir / ONNX_FILENAME).unlink()
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,65 @@
+"""The ONNX backend answers like the torch backend, without importing torch or transformers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from app.backends import ModelLoadError, load_backend
+from support import LABELS
+
+TEXTS = ["i am feeling very happy today", "what a lovely surprise", "so furious " * 60, "sad"]
+
+
+def test_onnx_and_torch_give_the_same_answers(tiny_model_dir: Path) -> None:
+    onnx = load_backend("onnx", tiny_model_dir, source="test", num_threads=1).predict(TEXTS)
+    torch = load_backend("torch", tiny_model_dir, source="test", num_threads=1).predict(TEXTS)
+    for fast, reference in zip(onnx, torch, strict=True):
+        assert set(fast.probabilities) == set(LABELS)
+        assert fast.truncated == reference.truncated
+        assert fast.probabilities == pytest.approx(reference.probabilities, abs=2e-3)
+        assert max(fast.probabilities, key=fast.probabilities.__getitem__) == max(
+            reference.probabilities, key=reference.probabilities.__getitem__
+        )
+
+
+def test_onnx_backend_reports_its_model(tiny_model_dir: Path) -> None:
+    info = load_backend("onnx", tiny_model_dir, source="test", num_threads=1).info
+    assert info.backend == "onnx"
+    assert info.weights_file.name == "model.int8.onnx"
+    assert info.parameters == json.loads((tiny_model_dir / "onnx_export.json").read_text())["parameters"]
+
+
+def test_onnx_path_imports_neither_torch_nor_transformers(tiny_model_dir: Path) -> None:
+    code = (
+        "import sys; from pathlib import Path; from app.backends import load_backend; "
+        f"b = load_backend('onnx', Path({str(tiny_model_dir)!r}), source='t', num_threads=1); b.predict(['hello']); "
+        "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    )
+    function_dir = Path(__file__).resolve().parents[2] / "functions" / "inference"
+    result = subprocess.run([sys.executable, "-c", code], cwd=function_dir, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_a_model_without_onnx_graph_is_a_load_error(tiny_model_dir: Path, tmp_path: Path) -> None:
+    model_dir = Path(shutil.copytree(tiny_model_dir, tmp_path / "no-onnx"))
+    (model_dir / "model.int8.onnx").unlink()
+    with pytest.raises(ModelLoadError, match="export_onnx"):
+        load_backend("onnx", model_dir, source="test", num_threads=1)
+
+
+def test_a_corrupt_onnx_graph_is_a_load_error(tiny_model_dir: Path, tmp_path: Path) -> None:
+    model_dir = Path(shutil.copytree(tiny_model_dir, tmp_path / "corrupt"))
+    (model_dir / "model.int8.onnx").write_bytes(b"not a graph")
+    with pytest.raises(ModelLoadError):
+        load_backend("onnx", model_dir, source="test", num_threads=1)
+
+
+def test_export_report_shows_the_int8_graph_matches_torch(tiny_model_dir: Path) -> None:
+    report = json.loads((tiny_model_dir / "onnx_export.json").read_text())
+    assert report["max_abs_logit_diff_fp32"] < 1e-4
+    assert report["max_abs_logit_diff_int8"] < 5e-2
