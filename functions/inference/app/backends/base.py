@@ -53,6 +53,27 @@ class Backend(Protocol):
     def predict(self, texts: Sequence[str]) -> list[RawPrediction]: ...
 
 
+class LabelledBackend:
+    """What every backend shares: labels by model output index, the model facts, and turning rows into results."""
+
+    _labels_by_index: list[str]
+    _info: ModelInfo
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(sorted(self._labels_by_index))
+
+    @property
+    def info(self) -> ModelInfo:
+        return self._info
+
+    def _to_predictions(self, probabilities: list[list[float]], truncated: list[bool]) -> list[RawPrediction]:
+        return [
+            RawPrediction(dict(zip(self._labels_by_index, row, strict=True)), was_truncated)
+            for row, was_truncated in zip(probabilities, truncated, strict=True)
+        ]
+
+
 def read_labels(model_dir: Path) -> dict[int, str]:
     """id2label from config.json, by name: public emotion models disagree on the id order."""
     try:

@@ -14,7 +14,16 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from .base import ONNX_FILENAME, ONNX_REPORT_FILENAME, ModelInfo, ModelLoadError, RawPrediction, model_name, read_labels
+from .base import (
+    ONNX_FILENAME,
+    ONNX_REPORT_FILENAME,
+    LabelledBackend,
+    ModelInfo,
+    ModelLoadError,
+    RawPrediction,
+    model_name,
+    read_labels,
+)
 from .tokenization import TextEncoder
 
 
@@ -29,7 +38,7 @@ def _session_options(num_threads: int) -> ort.SessionOptions:
     return options
 
 
-class OnnxBackend:
+class OnnxBackend(LabelledBackend):
     """Loads ``model.int8.onnx`` and ``tokenizer.json`` from the model directory."""
 
     def __init__(self, model_dir: Path, *, source: str, num_threads: int) -> None:
@@ -58,14 +67,6 @@ class OnnxBackend:
             weights_file=graph,
         )
 
-    @property
-    def labels(self) -> tuple[str, ...]:
-        return tuple(sorted(self._labels_by_index))
-
-    @property
-    def info(self) -> ModelInfo:
-        return self._info
-
     def predict(self, texts: Sequence[str]) -> list[RawPrediction]:
         batch = self._encoder.encode(texts)
         feeds = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
@@ -76,10 +77,7 @@ class OnnxBackend:
         shifted = logits - logits.max(axis=-1, keepdims=True)
         exp = np.exp(shifted)
         probabilities = (exp / exp.sum(axis=-1, keepdims=True)).tolist()
-        return [
-            RawPrediction(dict(zip(self._labels_by_index, row, strict=True)), truncated)
-            for row, truncated in zip(probabilities, batch.truncated, strict=True)
-        ]
+        return self._to_predictions(probabilities, batch.truncated)
 
 
 def _parameter_count(model_dir: Path) -> int:

@@ -11,11 +11,11 @@ import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification
 from transformers.utils import logging as transformers_logging
 
-from .base import ModelInfo, ModelLoadError, RawPrediction, model_name, read_labels
+from .base import LabelledBackend, ModelInfo, ModelLoadError, RawPrediction, model_name, read_labels
 from .tokenization import TextEncoder
 
 
-class TorchBackend:
+class TorchBackend(LabelledBackend):
     """Loads once per execution environment; ``predict`` is safe to call from several threads."""
 
     def __init__(self, model_dir: Path, *, source: str, num_threads: int) -> None:
@@ -52,14 +52,6 @@ class TorchBackend:
             weights_file=weights,
         )
 
-    @property
-    def labels(self) -> tuple[str, ...]:
-        return tuple(sorted(self._labels_by_index))
-
-    @property
-    def info(self) -> ModelInfo:
-        return self._info
-
     def predict(self, texts: Sequence[str]) -> list[RawPrediction]:
         batch = self._encoder.encode(texts)
         inputs = {
@@ -72,7 +64,4 @@ class TorchBackend:
         with self._lock, torch.inference_mode():
             logits = self._model(**inputs).logits
         probabilities = torch.softmax(logits.float(), dim=-1).tolist()
-        return [
-            RawPrediction(dict(zip(self._labels_by_index, row, strict=True)), truncated)
-            for row, truncated in zip(probabilities, batch.truncated, strict=True)
-        ]
+        return self._to_predictions(probabilities, batch.truncated)
