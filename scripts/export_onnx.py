@@ -11,7 +11,6 @@ the fp32 torch model's, so a bad quantisation never ships.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import tempfile
@@ -29,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from app.backends.base import ONNX_FILENAME, ONNX_REPORT_FILENAME, read_labels  # noqa: E402
 from app.backends.tokenization import TextEncoder  # noqa: E402
+from emotion_data import sha256_file  # noqa: E402
 
 #: Ordinary sentences for the logit comparison: mixed case, punctuation, one long enough to be truncated.
 CHECK_SENTENCES = [
@@ -160,10 +160,6 @@ def _cpus() -> int:
     return available_cpus()
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def export(model_dir: Path, *, validation_file: Path | None = None) -> dict[str, Any]:
     """Export, quantise, verify; returns the report written to onnx_export.json."""
     read_labels(model_dir)  # refuse a model the service could not serve, before spending time on it
@@ -182,7 +178,7 @@ def export(model_dir: Path, *, validation_file: Path | None = None) -> dict[str,
         reference = torch_logits(model_dir, encoder, CHECK_SENTENCES)
         report: dict[str, Any] = {
             "file": ONNX_FILENAME,
-            "sha256": _sha256(target),
+            "sha256": sha256_file(target),
             "bytes": target.stat().st_size,
             "fp32_bytes": fp32.stat().st_size,
             "parameters": parameters,
@@ -195,7 +191,7 @@ def export(model_dir: Path, *, validation_file: Path | None = None) -> dict[str,
         drop = {metric: scores["torch"][metric] - scores["onnx"][metric] for metric in ("accuracy", "macro_f1")}
         report["validation"] = {
             "file": str(validation_file),
-            "sha256": _sha256(validation_file),
+            "sha256": sha256_file(validation_file),
             **scores,
             "drop": drop,
         }
