@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
@@ -38,3 +40,18 @@ def test_an_unreadable_key_store_denies_and_health_says_why(make_client: MakeCli
         client.post("/predict", json={"text": "hello"}, headers={"x-api-key": "guess"}), 503, "auth_unavailable"
     )
     assert_error(client.get("/health"), 503, "auth_unavailable")
+
+
+@mock_aws
+def test_docs_ask_for_the_key_only_when_the_deployment_requires_one(make_client: MakeClient) -> None:
+    secrets = boto3.client("secretsmanager", region_name="us-east-1")
+    secrets.create_secret(Name="emotion/api-key", SecretString="k3y-value")
+    keyed = make_client(guard_client=secrets, api_key_secret_name="emotion/api-key").get("/openapi.json").json()
+    open_ = make_client().get("/openapi.json").json()
+
+    def security(schema: dict[str, Any], path: str, method: str = "post") -> Any:
+        return schema["paths"][path][method].get("security")
+
+    assert security(keyed, "/predict") == security(keyed, "/predict/batch") == [{"APIKeyHeader": []}]
+    assert security(keyed, "/health", "get") is None
+    assert security(open_, "/predict") is None and "securitySchemes" not in open_.get("components", {})

@@ -7,9 +7,10 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from .classifier import ModelState, load_model
 from .demo import router as demo_router
+from .deps import ApiKeyDep
 from .errors import install_error_handlers
 from .middleware import RequestMiddleware
-from .routes import router
+from .routes import predict_router, service_router
 from .security import ApiKeyGuard
 from .settings import Settings, get_settings
 
@@ -37,7 +38,10 @@ def create_app(settings: Settings, model_state: ModelState, api_key_guard: ApiKe
     app.state.model_state = model_state
     app.state.api_key_guard = api_key_guard
     install_error_handlers(app)
-    app.include_router(router)
+    # Wired only when a key is configured: an open deployment then neither pays for the check on every request
+    # nor advertises a key header in /docs that it ignores.
+    app.include_router(predict_router, dependencies=[ApiKeyDep] if api_key_guard.is_required else [])
+    app.include_router(service_router)
     app.include_router(demo_router)
     if settings.cors_allow_origins:
         app.add_middleware(

@@ -30,10 +30,13 @@ async def get_model_state(request: Request) -> ModelState:
     return request.app.state.model_state
 
 
-async def get_classifier(state: Annotated[ModelState, Depends(get_model_state)]) -> Classifier:
-    if state.classifier is None:
+async def get_classifier(request: Request) -> Classifier:
+    # Reads the state itself rather than depending on get_model_state: FastAPI resolves every dependency
+    # afresh on each request, and each level costs the hot path tens of microseconds.
+    classifier = request.app.state.model_state.classifier
+    if classifier is None:
         raise ModelUnavailableError
-    return state.classifier
+    return classifier
 
 
 async def require_api_key(request: Request, presented: Annotated[str | None, Depends(_api_key_header)]) -> None:

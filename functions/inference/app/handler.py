@@ -9,7 +9,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from mangum import Mangum
 
@@ -18,7 +17,6 @@ from .errors import DeadlineExceededError, InvalidBodyError, ServiceError
 from .gateway import GATEWAY_HANDLERS, BodyDecodeError, decode_body, direct_response, is_http_event, request_id_of_event
 from .observability import (
     DEADLINE_REFUSALS,
-    INVOCATIONS,
     WARMUP_PINGS,
     enable_metrics,
     logger,
@@ -68,17 +66,18 @@ def _refuse(event: dict[str, Any], error: ServiceError, request_id: str) -> dict
     return direct_response(event, error.status_code, body, request_id)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """One invocation: a warm-up ping, an API Gateway request, or an event we refuse."""
     global _is_cold_start
     cold_start, _is_cold_start = _is_cold_start, False
-    record_metric(INVOCATIONS, 1)
     if is_warmup_event(event):
         return _answer_warmup(cold_start)
-    request_id = request_id_of_event(event) or str(uuid.uuid4())
+    event_request_id = request_id_of_event(event)
+    logger.set_correlation_id(event_request_id)  # what correlation_id_path finds, without a JMESPath search
+    request_id = event_request_id or str(uuid.uuid4())
     if not is_http_event(event):
         logger.warning("unsupported_event", extra={"request_id": request_id})
         return {

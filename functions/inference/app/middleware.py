@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -20,6 +21,7 @@ from .errors import (
 )
 from .observability import logger
 
+_LOG_FIELDS = "log_fields"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
@@ -43,6 +45,11 @@ def _media_type_error(method: str, headers: dict[str, str]) -> ServiceError | No
     if content_type and content_type != "application/json" and not content_type.endswith("+json"):
         return UnsupportedMediaTypeError()
     return None
+
+
+def add_log_fields(scope: Scope, fields: dict[str, Any]) -> None:
+    """Fields a route adds to its request's log line: one line per request is cheaper to write and to query."""
+    scope.setdefault("state", {}).setdefault(_LOG_FIELDS, {}).update(fields)
 
 
 class RequestMiddleware:
@@ -98,6 +105,7 @@ class RequestMiddleware:
                     "path": scope.get("path"),
                     "status": status["code"],
                     "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+                    **scope["state"].get(_LOG_FIELDS, {}),
                 },
             )
 

@@ -6,6 +6,7 @@ would otherwise keep them in memory forever.
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -18,12 +19,13 @@ from .settings import get_settings
 PREDICTIONS = "Predictions"
 PREDICTED_LABEL = "PredictedLabel"
 INFERENCE_LATENCY = "InferenceLatency"
-BATCH_SIZE = "BatchSize"
 TRUNCATED_TEXTS = "TruncatedTexts"
 MODEL_LOAD_TIME = "ModelLoadTime"
 WARMUP_PINGS = "WarmupPings"
-INVOCATIONS = "Invocations"
 DEADLINE_REFUSALS = "DeadlineRefusals"
+
+# Health checks, /docs and refused requests record no metric; Powertools would warn about each such invocation.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 _settings = get_settings()
 logger = Logger(service=_settings.service_name)
@@ -65,12 +67,15 @@ def record_load_time(milliseconds: float) -> None:
 
 
 def record_predictions(labels: Sequence[str], latency_ms: float, truncated: int) -> None:
-    """Metrics of one model call: how many, how long, how big, and one count per predicted label."""
+    """Metrics of one model call: how many texts (Average is the batch size), how long, one count per label.
+
+    Invocations and errors are not repeated here: Lambda's own AWS/Lambda metrics count them for free, and each
+    metric costs every request time in the EMF document.
+    """
     if not _metrics_enabled:
         return
     metrics.add_metric(name=PREDICTIONS, unit=MetricUnit.Count, value=len(labels))
     metrics.add_metric(name=INFERENCE_LATENCY, unit=MetricUnit.Milliseconds, value=latency_ms)
-    metrics.add_metric(name=BATCH_SIZE, unit=MetricUnit.Count, value=len(labels))
     if truncated:
         metrics.add_metric(name=TRUNCATED_TEXTS, unit=MetricUnit.Count, value=truncated)
     for label, count in Counter(labels).items():

@@ -13,9 +13,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from .classifier import Classifier, Prediction
-from .deps import ApiKeyDep, ClassifierDep, ModelStateDep, SettingsDep
+from .deps import ClassifierDep, ModelStateDep, SettingsDep
 from .errors import AuthUnavailableError, BatchTooLargeError, ModelUnavailableError, TextTooLongError
-from .observability import logger
+from .middleware import add_log_fields
 from .schemas import (
     BatchPredictRequest,
     BatchPredictResponse,
@@ -41,7 +41,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     }.items()
 }
 
-router = APIRouter()
+#: Classification routes; the app adds the API key check to them when the deployment requires a key.
+predict_router = APIRouter(tags=["predict"])
+#: Health and model facts: always open, so load balancers and dashboards need no key.
+service_router = APIRouter(tags=["service"])
 
 
 def _check_limits(texts: list[str], settings: Settings) -> None:
@@ -54,15 +57,14 @@ def _check_limits(texts: list[str], settings: Settings) -> None:
 def _classify(texts: list[str], classifier: Classifier, settings: Settings, request: Request) -> list[Prediction]:
     _check_limits(texts, settings)
     predictions = classifier.predict(texts)
-    extra: dict[str, Any] = {
-        "request_id": request.state.request_id,
+    fields: dict[str, Any] = {
         "batch_size": len(texts),
         "text_chars": [len(text) for text in texts],
         "labels": [prediction.emotion for prediction in predictions],
     }
     if settings.log_input_text:
-        extra["texts"] = texts
-    logger.info("prediction", extra=extra)
+        fields["texts"] = texts
+    add_log_fields(request.scope, fields)
     return predictions
 
 
@@ -75,7 +77,7 @@ def _to_response(prediction: Prediction) -> PredictResponse:
     )
 
 
-@router.post("/predict", response_model=PredictResponse, responses=_ERRORS, dependencies=[ApiKeyDep], tags=["predict"])
+@predict_router.post("/predict", response_model=PredictResponse, responses=_ERRORS)
 async def predict(
     body: PredictRequest, classifier: ClassifierDep, settings: SettingsDep, request: Request
 ) -> PredictResponse:
@@ -83,13 +85,7 @@ async def predict(
     return _to_response(_classify([body.text], classifier, settings, request)[0])
 
 
-@router.post(
-    "/predict/batch",
-    response_model=BatchPredictResponse,
-    responses=_ERRORS,
-    dependencies=[ApiKeyDep],
-    tags=["predict"],
-)
+@predict_router.post("/predict/batch", response_model=BatchPredictResponse, responses=_ERRORS)
 async def predict_batch(
     body: BatchPredictRequest, classifier: ClassifierDep, settings: SettingsDep, request: Request
 ) -> BatchPredictResponse:
@@ -98,7 +94,7 @@ async def predict_batch(
     return BatchPredictResponse(predictions=[_to_response(prediction) for prediction in predictions])
 
 
-@router.get("/health", response_model=HealthResponse, responses={503: _ERRORS[503]}, tags=["service"])
+@service_router.get("/health", response_model=HealthResponse, responses={503: _ERRORS[503]})
 async def health(state: ModelStateDep, request: Request) -> HealthResponse:
     """200 only when the model is loaded and, if a key is required, the key store is readable."""
     if state.classifier is None:
@@ -115,13 +111,13 @@ async def health(state: ModelStateDep, request: Request) -> HealthResponse:
     )
 
 
-@router.get("/labels", response_model=LabelsResponse, responses={503: _ERRORS[503]}, tags=["service"])
+@service_router.get("/labels", response_model=LabelsResponse, responses={503: _ERRORS[503]})
 async def labels(classifier: ClassifierDep) -> LabelsResponse:
     """The six labels the model predicts."""
     return LabelsResponse(labels=list(classifier.labels))
 
 
-@router.get("/model", response_model=ModelInfoResponse, responses={503: _ERRORS[503]}, tags=["service"])
+@service_router.get("/model", response_model=ModelInfoResponse, responses={503: _ERRORS[503]})
 async def model(classifier: ClassifierDep) -> ModelInfoResponse:
     """Architecture, size, source and weights hash of the model that answers."""
     info = classifier.info
