@@ -9,16 +9,18 @@ Variants, all on the same model and texts:
   (c) torch     this project's torch backend, through the Lambda handler from API Gateway events
   (d) onnx      this project's int8 ONNX backend, through the Lambda handler from API Gateway events
 
-Each figure comes from fresh child processes: cold start (process start until the first prediction is back,
-median of --launches), warm latency p50/p99 for a short sentence and a 60-word text, batch-32 throughput,
-peak RSS, and the on-disk size of every installed distribution the process imported plus the model files
-it read. Prints a table with ratios to (a), writes JSON and a PNG chart.
+Each figure comes from fresh child processes, the variants interleaved: cold start (process start until the
+first prediction is back, median of --launches), and the medians over --rounds warm processes of latency p50/p99
+for a short sentence and a 60-word text, batch-32 throughput, peak RSS, and the on-disk size of every installed
+distribution the process imported plus the model files it read. Prints a table with ratios to (a), writes JSON
+(every round and launch included) and a PNG chart.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import statistics
@@ -80,7 +82,6 @@ def _predict_fn(variant: str, model_dir: Path) -> Callable[[list[str]], Any]:
         return lambda texts: classifier(texts)
     os.environ["MODEL_BACKEND"] = variant
     os.environ["MODEL_PATH"] = str(model_dir)
-    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
     sys.path.insert(0, str(FUNCTION_DIR))
     sys.path.insert(0, str(ROOT / "scripts"))
     from app.handler import handler
@@ -185,14 +186,30 @@ def _run_child(variant: str, model_dir: Path, mode: str, iterations: int) -> tup
     return result["first_prediction_at"] - started, result
 
 
-def measure(model_dir: Path, launches: int, iterations: int) -> dict[str, dict[str, float]]:
-    results: dict[str, dict[str, float]] = {}
-    for variant in VARIANTS:
-        colds = [_run_child(variant, model_dir, "cold", iterations)[0] for _ in range(launches)]
-        _, warm = _run_child(variant, model_dir, "warm", iterations)
-        warm.pop("first_prediction_at")
-        results[variant] = {"cold_start_s": statistics.median(colds), "cold_starts_s": colds, **warm}
-        print(f"measured {VARIANTS[variant]}", file=sys.stderr)
+def measure(model_dir: Path, launches: int, iterations: int, rounds: int) -> dict[str, dict[str, Any]]:
+    """Every variant's children run interleaved (a, b, c, d, a, b, ...), so a slow spell of the machine hits all
+    variants alike instead of whichever happened to run then; each figure is the median over rounds/launches."""
+    warm_rounds: dict[str, list[dict[str, float]]] = {variant: [] for variant in VARIANTS}
+    colds: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
+    for round_number in range(rounds):
+        for variant in VARIANTS:
+            _, warm = _run_child(variant, model_dir, "warm", iterations)
+            warm.pop("first_prediction_at")
+            warm_rounds[variant].append(warm)
+        print(f"warm round {round_number + 1}/{rounds} done", file=sys.stderr)
+    for _ in range(launches):
+        for variant in VARIANTS:
+            colds[variant].append(_run_child(variant, model_dir, "cold", iterations)[0])
+    print("cold starts done", file=sys.stderr)
+    results: dict[str, dict[str, Any]] = {}
+    for variant, measured in warm_rounds.items():
+        medians = {key: statistics.median(warm[key] for warm in measured) for key in measured[0]}
+        results[variant] = {
+            "cold_start_s": statistics.median(colds[variant]),
+            "cold_starts_s": colds[variant],
+            **medians,
+            "warm_rounds": measured,
+        }
     return results
 
 
@@ -208,7 +225,7 @@ ROWS = [
 ]
 
 
-def table(results: dict[str, dict[str, float]]) -> str:
+def table(results: dict[str, dict[str, Any]]) -> str:
     """Markdown table; each cell is the figure and its ratio to (a), written so that >1x means better."""
     header = "| figure | " + " | ".join(VARIANTS[v] for v in results) + " |"
     lines = [header, "|" + " --- |" * (len(results) + 1)]
@@ -231,7 +248,7 @@ MB_PER_VCPU = 1769
 MEMORY_SIZES_MB = (1024, 2048, 3008)
 
 
-def cost_table(results: dict[str, dict[str, float]], measured_cpus: int) -> str:
+def cost_table(results: dict[str, dict[str, Any]], measured_cpus: int) -> str:
     """GB-seconds and dollars per million single-text predictions, from the measured warm p50 latencies.
 
     Latency measured here with ``measured_cpus`` cores is scaled by how much less CPU Lambda gives at each
@@ -243,14 +260,14 @@ def cost_table(results: dict[str, dict[str, float]], measured_cpus: int) -> str:
         for memory in MEMORY_SIZES_MB:
             vcpus = memory / MB_PER_VCPU
             duration_ms = results[variant]["short_p50_ms"] * max(1.0, measured_cpus / vcpus)
-            billed_s = max(1, round(duration_ms + 0.5)) / 1000
+            billed_s = max(1, math.ceil(duration_ms)) / 1000
             gb_seconds = billed_s * memory / 1024 * 1_000_000
             dollars = gb_seconds * PRICE_PER_GB_SECOND + PRICE_PER_MILLION_REQUESTS
             lines.append(f"| {VARIANTS[variant]} | {memory} | {duration_ms:.1f} | {gb_seconds:,.0f} | {dollars:,.2f} |")
     return "\n".join(lines)
 
 
-def chart(results: dict[str, dict[str, float]], path: Path) -> None:
+def chart(results: dict[str, dict[str, Any]], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -286,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-dir", type=Path, default=FUNCTION_DIR / "model")
     parser.add_argument("--launches", type=int, default=5, help="cold starts per variant (median reported)")
     parser.add_argument("--iterations", type=int, default=200, help="timed warm requests per text")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved warm runs per variant (median reported)")
     parser.add_argument("--json", type=Path, default=ROOT / "artifacts" / "bench" / "bench.json")
     parser.add_argument("--chart", type=Path, default=ROOT / "docs" / "bench.png")
     parser.add_argument("--child", choices=list(VARIANTS), help=argparse.SUPPRESS)
@@ -296,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         child(args.child, model_dir, args.mode, args.iterations, args.out)
         return 0
-    results = measure(model_dir, args.launches, args.iterations)
+    results = measure(model_dir, args.launches, args.iterations, args.rounds)
     machine = {"cpus": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)), "python": sys.version.split()[0]}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"machine": machine, "model_dir": str(model_dir), "results": results}, indent=2))
