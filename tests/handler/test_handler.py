@@ -162,3 +162,25 @@ def test_logs_carry_the_request_id_but_not_the_text(
     assert line["text_chars"] == [len("I am feeling very happy today!")]
     assert line["labels"] and line["status"] == 200
     assert "feeling very happy" not in out
+
+
+@pytest.mark.parametrize(
+    ("event_file", "status", "code"),
+    [
+        ("bad-empty-text.json", 422, "invalid_input"),
+        ("bad-batch-too-large.json", 422, "batch_too_large"),
+        ("bad-invalid-json.json", 400, "invalid_body"),
+        ("bad-unknown-path.json", 404, "not_found"),
+    ],
+)
+def test_a_refused_request_is_still_one_log_line_naming_the_error(
+    handler_module: ModuleType, monkeypatch: pytest.MonkeyPatch, event_file: str, status: int, code: str
+) -> None:
+    stream = io.StringIO()
+    monkeypatch.setattr(handler_module.logger.registered_handler, "stream", stream)
+    response = handler_module.handler(load_event(event_file), LocalLambdaContext())
+    assert response["statusCode"] == status
+    lines = stream.getvalue().splitlines()
+    (line,) = [json.loads(text) for text in lines if text.startswith("{") and '"level"' in text]
+    assert (line["message"], line["status"], line["error_code"]) == ("request", status, code)
+    assert line["error_code"] == json.loads(response["body"])["error"]["code"]

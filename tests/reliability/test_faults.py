@@ -149,8 +149,8 @@ def test_a_broken_model_answers_503_and_logs_once_per_cold_start(
     failures = [r for r in logs() if r["message"] == "model_load_failed"]
     assert len(failures) == 1, "the load failure is logged once per cold start, not per request"
     assert failures[0]["level"] == "ERROR" and "Traceback" in failures[0]["exception"]
-    refused = [r for r in logs() if r["message"] == "request_refused"]
-    assert len(refused) == 12 and all("exception" not in r for r in refused)
+    refused = [r for r in logs() if r["message"] == "request" and r.get("error_code") == "model_unavailable"]
+    assert len(refused) == 12 and all("exception" not in r and r["status"] == 503 for r in refused)
     # The next cold start tries again (a fixed model is picked up) and logs it once more.
     cold_start(model_dir, backend=backend)
     assert len([r for r in logs() if r["message"] == "model_load_failed"]) == 2

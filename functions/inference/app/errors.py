@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .observability import logger
+from .observability import add_log_fields
 from .schemas import ErrorBody, ErrorDetail, ErrorInfo
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -153,9 +153,8 @@ def _validation_details(errors: list[Any]) -> list[ErrorDetail]:
 
 
 async def _on_service_error(request: Request, exc: ServiceError) -> JSONResponse:
-    request_id = request_id_of(request)
-    logger.info("request_refused", extra={"code": exc.code, "status": exc.status_code, "request_id": request_id})
-    return error_response(exc.status_code, exc.code, exc.message, request_id, headers=exc.headers)
+    add_log_fields(request.scope, {"error_code": exc.code})
+    return error_response(exc.status_code, exc.code, exc.message, request_id_of(request), headers=exc.headers)
 
 
 async def _on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -166,10 +165,7 @@ async def _on_validation_error(request: Request, exc: RequestValidationError) ->
         error: ServiceError = InvalidBodyError()
     else:
         error = InvalidInputError()
-    logger.info(
-        "request_invalid",
-        extra={"code": error.code, "details": [d.model_dump() for d in details], "request_id": request_id},
-    )
+    add_log_fields(request.scope, {"error_code": error.code, "details": [d.model_dump() for d in details]})
     return error_response(error.status_code, error.code, error.message, request_id, details=details)
 
 
@@ -178,6 +174,7 @@ async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONR
     if exc.status_code == 400:
         # FastAPI raises a bare 400 when the body is not decodable (e.g. bytes that are not UTF-8).
         code, message = InvalidBodyError.code, InvalidBodyError.message
+    add_log_fields(request.scope, {"error_code": code})
     return error_response(exc.status_code, code, message, request_id_of(request), headers=exc.headers)
 
 

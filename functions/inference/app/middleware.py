@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -19,9 +18,8 @@ from .errors import (
     UnsupportedMediaTypeError,
     error_response,
 )
-from .observability import logger
+from .observability import add_log_fields, logged_fields, logger
 
-_LOG_FIELDS = "log_fields"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
@@ -45,11 +43,6 @@ def _media_type_error(method: str, headers: dict[str, str]) -> ServiceError | No
     if content_type and content_type != "application/json" and not content_type.endswith("+json"):
         return UnsupportedMediaTypeError()
     return None
-
-
-def add_log_fields(scope: Scope, fields: dict[str, Any]) -> None:
-    """Fields a route adds to its request's log line: one line per request is cheaper to write and to query."""
-    scope.setdefault("state", {}).setdefault(_LOG_FIELDS, {}).update(fields)
 
 
 class RequestMiddleware:
@@ -84,6 +77,7 @@ class RequestMiddleware:
             if body is None:
                 refusal = PayloadTooLargeError()
             if refusal is not None:
+                add_log_fields(scope, {"error_code": refusal.code})
                 response = error_response(refusal.status_code, refusal.code, refusal.message, request_id)
                 status["code"] = refusal.status_code
                 await response(scope, receive, send)
@@ -94,6 +88,7 @@ class RequestMiddleware:
             if status["started"]:
                 return
             status["code"] = 500
+            add_log_fields(scope, {"error_code": ServiceError.code})
             response = error_response(500, ServiceError.code, ServiceError.message, request_id)
             await response(scope, receive, send)
         finally:
@@ -105,7 +100,7 @@ class RequestMiddleware:
                     "path": scope.get("path"),
                     "status": status["code"],
                     "latency_ms": round((time.perf_counter() - started) * 1000, 2),
-                    **scope["state"].get(_LOG_FIELDS, {}),
+                    **logged_fields(scope),
                 },
             )
 

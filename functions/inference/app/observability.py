@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -47,6 +47,17 @@ tracer: Tracer | DisabledTracer = (
 )
 
 _metrics_enabled = False
+_LOG_FIELDS = "log_fields"
+
+
+def add_log_fields(scope: MutableMapping[str, Any], fields: Mapping[str, Any]) -> None:
+    """Add fields to the request's log line: every request is one line, written by the request middleware."""
+    scope.setdefault("state", {}).setdefault(_LOG_FIELDS, {}).update(fields)
+
+
+def logged_fields(scope: Mapping[str, Any]) -> dict[str, Any]:
+    """What routes and error handlers added with ``add_log_fields``."""
+    return scope.get("state", {}).get(_LOG_FIELDS, {})
 
 
 def enable_metrics() -> None:

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from .classifier import Classifier, Prediction
 from .deps import ClassifierDep, ModelStateDep, SettingsDep
 from .errors import AuthUnavailableError, BatchTooLargeError, ModelUnavailableError, TextTooLongError
-from .middleware import add_log_fields
+from .observability import add_log_fields
 from .schemas import (
     BatchPredictRequest,
     BatchPredictResponse,
