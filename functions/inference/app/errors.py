@@ -6,6 +6,7 @@ Messages are fixed strings chosen here: exception text, input values and stack t
 from __future__ import annotations
 
 import uuid
+from collections.abc import MutableMapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -129,10 +130,18 @@ def error_response(
     message: str,
     request_id: str,
     *,
+    scope: MutableMapping[str, Any],
     details: list[ErrorDetail] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    """Render the one error body, with the request id in the body and the header."""
+    """Render the one error body, with the request id in the body and the header.
+
+    The code (and the details) also go on the request's one log line, so every error is findable by code.
+    """
+    log_fields: dict[str, Any] = {"error_code": code}
+    if details:
+        log_fields["details"] = [detail.model_dump() for detail in details]
+    add_log_fields(scope, log_fields)
     body = ErrorBody(error=ErrorInfo(code=code, message=message, request_id=request_id, details=details))
     return JSONResponse(
         body.model_dump(exclude_none=True),
@@ -153,20 +162,21 @@ def _validation_details(errors: list[Any]) -> list[ErrorDetail]:
 
 
 async def _on_service_error(request: Request, exc: ServiceError) -> JSONResponse:
-    add_log_fields(request.scope, {"error_code": exc.code})
-    return error_response(exc.status_code, exc.code, exc.message, request_id_of(request), headers=exc.headers)
+    return error_response(
+        exc.status_code, exc.code, exc.message, request_id_of(request), scope=request.scope, headers=exc.headers
+    )
 
 
 async def _on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    request_id = request_id_of(request)
     errors = list(exc.errors())
     details = _validation_details(errors)
     if any(detail.type == "json_invalid" for detail in details):
         error: ServiceError = InvalidBodyError()
     else:
         error = InvalidInputError()
-    add_log_fields(request.scope, {"error_code": error.code, "details": [d.model_dump() for d in details]})
-    return error_response(error.status_code, error.code, error.message, request_id, details=details)
+    return error_response(
+        error.status_code, error.code, error.message, request_id_of(request), scope=request.scope, details=details
+    )
 
 
 async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -174,8 +184,9 @@ async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONR
     if exc.status_code == 400:
         # FastAPI raises a bare 400 when the body is not decodable (e.g. bytes that are not UTF-8).
         code, message = InvalidBodyError.code, InvalidBodyError.message
-    add_log_fields(request.scope, {"error_code": code})
-    return error_response(exc.status_code, code, message, request_id_of(request), headers=exc.headers)
+    return error_response(
+        exc.status_code, code, message, request_id_of(request), scope=request.scope, headers=exc.headers
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -18,7 +18,7 @@ from .errors import (
     UnsupportedMediaTypeError,
     error_response,
 )
-from .observability import add_log_fields, logged_fields, logger
+from .observability import logged_fields, logger
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
@@ -77,8 +77,7 @@ class RequestMiddleware:
             if body is None:
                 refusal = PayloadTooLargeError()
             if refusal is not None:
-                add_log_fields(scope, {"error_code": refusal.code})
-                response = error_response(refusal.status_code, refusal.code, refusal.message, request_id)
+                response = error_response(refusal.status_code, refusal.code, refusal.message, request_id, scope=scope)
                 status["code"] = refusal.status_code
                 await response(scope, receive, send)
                 return
@@ -88,8 +87,7 @@ class RequestMiddleware:
             if status["started"]:
                 return
             status["code"] = 500
-            add_log_fields(scope, {"error_code": ServiceError.code})
-            response = error_response(500, ServiceError.code, ServiceError.message, request_id)
+            response = error_response(500, ServiceError.code, ServiceError.message, request_id, scope=scope)
             await response(scope, receive, send)
         finally:
             logger.info(
