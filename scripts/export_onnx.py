@@ -94,7 +94,8 @@ def fuse_attention(source: Path, target: Path) -> int:
     fusions do, but leave three things ``quantize_dynamic`` cannot turn into QAttention: a packed QKV weight
     computed at run time (folded here into an initializer), an additive ``attention_bias`` (QAttention takes the
     0/1 ``mask_index`` instead, cast here from the ``attention_mask`` input) and a redundant ``qkv_hidden_sizes``.
-    Returns how many attention nodes were fused; 0 leaves the graph as exported, only re-saved.
+    Returns how many attention nodes were made quantisable; with 0 the other fusions still apply and any fused
+    attention stays fp32.
     """
     import onnx_ir as ir
     from onnx_ir.passes.common import RemoveUnusedNodesPass
@@ -104,8 +105,7 @@ def fuse_attention(source: Path, target: Path) -> int:
     model, _ = optimize_for_ort(ir.load(str(source)))
     fold_constants(model, input_size_limit=1 << 24, output_size_limit=1 << 24)
     graph = model.graph
-    attentions = [node for node in graph if node.op_type == "Attention" and node.domain == "com.microsoft"]
-    bridgeable = [node for node in attentions if _is_bridgeable(node)]
+    bridgeable = [node for node in graph if _is_bridgeable_attention(node)]
     if bridgeable:
         mask = next(value for value in graph.inputs if value.name == "attention_mask")
         cast = ir.node("Cast", [mask], attributes={"to": ir.DataType.INT32}, name="mask_index_cast")
@@ -120,8 +120,10 @@ def fuse_attention(source: Path, target: Path) -> int:
     return len(bridgeable)
 
 
-def _is_bridgeable(node: Any) -> bool:
-    """Equal Q, K and V sizes, a constant weight, and a mask given only as ``attention_bias``."""
+def _is_bridgeable_attention(node: Any) -> bool:
+    """An ORT Attention node with equal Q, K and V sizes, a constant weight, and its mask only as ``attention_bias``."""
+    if node.op_type != "Attention" or node.domain != "com.microsoft":
+        return False
     inputs = list(node.inputs) + [None] * (6 - len(node.inputs))
     sizes = node.attributes.get("qkv_hidden_sizes")
     return (
