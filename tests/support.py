@@ -18,6 +18,11 @@ WORDS = (
 EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
 
 
+def log_records(output: str) -> list[dict[str, Any]]:
+    """The Powertools JSON log records in captured output, leaving out EMF metric documents and other lines."""
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{") and '"level"' in line]
+
+
 def build_tiny_model(target: Path, *, max_positions: int = 64) -> Path:
     """A randomly initialised one-layer DistilBERT classifier with the six emotion labels, saved like a real one."""
     import torch

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from invoke import LocalLambdaContext
-from support import EVENTS_DIR, LABELS, load_event
+from support import EVENTS_DIR, LABELS, load_event, log_records
 
 
 def _body(response: dict[str, Any]) -> Any:
@@ -148,15 +148,18 @@ def test_metrics_are_flushed_as_emf_every_invocation(
     assert not names & {"Invocations", "BatchSize"}
 
 
-def test_logs_carry_the_request_id_but_not_the_text(
-    handler_module: ModuleType, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def log_stream(handler_module: ModuleType, monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
+    """What the function's logger writes from here on."""
     stream = io.StringIO()
     monkeypatch.setattr(handler_module.logger.registered_handler, "stream", stream)
+    return stream
+
+
+def test_logs_carry_the_request_id_but_not_the_text(handler_module: ModuleType, log_stream: io.StringIO) -> None:
     handler_module.handler(load_event("predict.json"), LocalLambdaContext())
-    out = stream.getvalue()
-    records = [json.loads(line) for line in out.splitlines() if line.startswith("{") and '"level"' in line]
-    (line,) = records  # one line per request, carrying what the route added
+    out = log_stream.getvalue()
+    (line,) = log_records(out)  # one line per request, carrying what the route added
     assert line["message"] == "request"
     assert line["correlation_id"] == load_event("predict.json")["requestContext"]["requestId"]
     assert line["text_chars"] == [len("I am feeling very happy today!")]
@@ -174,13 +177,10 @@ def test_logs_carry_the_request_id_but_not_the_text(
     ],
 )
 def test_a_refused_request_is_still_one_log_line_naming_the_error(
-    handler_module: ModuleType, monkeypatch: pytest.MonkeyPatch, event_file: str, status: int, code: str
+    handler_module: ModuleType, log_stream: io.StringIO, event_file: str, status: int, code: str
 ) -> None:
-    stream = io.StringIO()
-    monkeypatch.setattr(handler_module.logger.registered_handler, "stream", stream)
     response = handler_module.handler(load_event(event_file), LocalLambdaContext())
     assert response["statusCode"] == status
-    lines = stream.getvalue().splitlines()
-    (line,) = [json.loads(text) for text in lines if text.startswith("{") and '"level"' in text]
+    (line,) = log_records(log_stream.getvalue())
     assert (line["message"], line["status"], line["error_code"]) == ("request", status, code)
     assert line["error_code"] == json.loads(response["body"])["error"]["code"]

@@ -19,6 +19,7 @@ from invoke import LocalLambdaContext
 from lambda_events import assert_error_shape, backend_for, body_of, forget_handler, fresh_handler, http_event
 from moto import mock_aws
 from reports import record
+from support import log_records
 
 JSON = {"content-type": "application/json"}
 KEY = "Zq8-reliability-KEY-7f3c9e1b2a"
@@ -88,8 +89,7 @@ def test_logs_carry_id_length_label_latency_but_not_the_text(environment: Callab
     response = module.handler(event, LocalLambdaContext())
     assert response["statusCode"] == 200
     labels = [p["emotion"] for p in body_of(response)["predictions"]]
-    records = [json.loads(line) for line in logged().splitlines() if line.startswith("{") and '"level"' in line]
-    (request,) = [r for r in records if r["message"] == "request"]
+    (request,) = [r for r in log_records(logged()) if r["message"] == "request"]
     assert request["request_id"] == request["correlation_id"] == "Privacy-1"
     assert request["text_chars"] == [len(marker), len("I am sad")]
     assert request["labels"] == labels

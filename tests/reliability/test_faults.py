@@ -27,6 +27,7 @@ from invoke import LocalLambdaContext
 from lambda_events import assert_error_shape, backend_for, body_of, forget_handler, fresh_handler, http_event
 from moto import mock_aws
 from reports import record
+from support import log_records
 
 JSON = {"content-type": "application/json"}
 PREDICT = ("POST", "/predict", '{"text": "I am feeling very happy today!"}')
@@ -45,11 +46,7 @@ def logs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Logs]:
     stream = io.StringIO()
     monkeypatch.setattr(app.observability.logger.registered_handler, "stream", stream)
 
-    def records() -> list[dict[str, Any]]:
-        lines = stream.getvalue().splitlines()
-        return [json.loads(line) for line in lines if line.startswith("{") and '"level"' in line]
-
-    yield records
+    yield lambda: log_records(stream.getvalue())
 
 
 @pytest.fixture
