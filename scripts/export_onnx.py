@@ -136,12 +136,13 @@ def _is_bridgeable_attention(node: Any) -> bool:
     )
 
 
-def optimize_graph(source: Path, target: Path, *, num_heads: int, hidden_size: int) -> int:
-    """Attention fusion, then ONNX Runtime's fusions (embedding + layer norm, skip layer norms, bias + GELU).
+def optimize_graph(source: Path, target: Path, *, num_heads: int, hidden_size: int) -> tuple[int, int]:
+    """Attention fusion, then ONNX Runtime's fusions (embedding + layer norm, bias + GELU), skip layer norms undone.
 
     On the bundled model, 2 cores: a short request's model call goes from 2.3 ms unfused to 1.7 ms with ONNX
-    Runtime's fusions and about 1.2 ms with int8 attention on top; batch-32 throughput rises by a third.
-    Returns the number of fused attention nodes.
+    Runtime's fusions, about 1.2 ms with int8 attention on top and about 0.95 ms with the layer norms kept apart
+    from their residual additions (see :func:`unfuse_skip_layer_norms`). Returns how many attention nodes were
+    fused and how many skip layer norms were taken apart.
     """
     from onnxruntime.transformers import optimizer
 
@@ -153,7 +154,57 @@ def optimize_graph(source: Path, target: Path, *, num_heads: int, hidden_size: i
             str(fused), model_type="bert", num_heads=num_heads, hidden_size=hidden_size, opt_level=1
         )
         model.save_model_to_file(str(target))
-    return attention_nodes
+    return attention_nodes, unfuse_skip_layer_norms(target)
+
+
+def unfuse_skip_layer_norms(graph_file: Path) -> int:
+    """Rewrite each ``SkipLayerNormalization`` as ``Add`` (+ ``Add`` of its bias) + ``LayerNormalization``.
+
+    ONNX Runtime's CPU SkipLayerNormalization kernel accumulates mean and variance one float at a time, while
+    its LayerNormalization kernel is vectorised: kept apart they are about 3x faster, which on the bundled model
+    takes a short request's model call from about 1.25 to 0.95 ms, a 60-word text's from 4.5 to 3.1 ms and
+    raises batch-32 throughput by about 65% (2 cores), with the same logits. ONNX Runtime 1.32 does not fuse
+    them again when the backend opens the graph (tests/unit/test_onnx_backend.py checks that). A
+    node whose mean, inverse standard deviation or sum outputs are consumed is left fused. Returns the number of
+    nodes rewritten.
+    """
+    import onnx
+    from onnx import helper
+
+    model = onnx.load(str(graph_file))
+    opset = next((entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx")), 0)
+    if opset < 17:  # LayerNormalization is an ONNX operator from opset 17
+        return 0
+    graph = model.graph
+    consumed = {name for node in graph.node for name in node.input} | {value.name for value in graph.output}
+    nodes: list[Any] = []
+    rewritten = 0
+    for node in graph.node:
+        if node.op_type != "SkipLayerNormalization" or any(name and name in consumed for name in node.output[1:]):
+            nodes.append(node)
+            continue
+        data, skip, gamma, beta, *rest = node.input
+        epsilon = next((attribute.f for attribute in node.attribute if attribute.name == "epsilon"), 1e-12)
+        total = f"{node.name}_residual"
+        nodes.append(helper.make_node("Add", [data, skip], [total], name=f"{node.name}_add"))
+        if rest and rest[0]:
+            nodes.append(helper.make_node("Add", [total, rest[0]], [f"{total}_bias"], name=f"{node.name}_add_bias"))
+            total = f"{total}_bias"
+        nodes.append(
+            helper.make_node(
+                "LayerNormalization",
+                [total, gamma, beta],
+                [node.output[0]],
+                name=f"{node.name}_layer_norm",
+                axis=-1,
+                epsilon=epsilon,
+            )
+        )
+        rewritten += 1
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.save(model, str(graph_file))
+    return rewritten
 
 
 def quantize_int8(source: Path, target: Path) -> None:
@@ -233,7 +284,7 @@ def export(model_dir: Path, *, validation_file: Path | None = None) -> dict[str,
         fp32 = Path(scratch) / "model.fp32.onnx"
         int8 = Path(scratch) / ONNX_FILENAME
         parameters = export_fp32(model_dir, exported)
-        attention_nodes = optimize_graph(exported, fp32, num_heads=num_heads, hidden_size=hidden_size)
+        attention_nodes, layer_norms = optimize_graph(exported, fp32, num_heads=num_heads, hidden_size=hidden_size)
         quantize_int8(fp32, int8)
         encoder = TextEncoder(model_dir, max_position_embeddings=512)
         reference = torch_logits(model_dir, encoder, CHECK_SENTENCES)
@@ -244,6 +295,7 @@ def export(model_dir: Path, *, validation_file: Path | None = None) -> dict[str,
             "fp32_bytes": fp32.stat().st_size,
             "parameters": parameters,
             "fused_attention_nodes": attention_nodes,
+            "unfused_skip_layer_norms": layer_norms,
             "max_abs_logit_diff_fp32": float(np.abs(onnx_logits(fp32, encoder, CHECK_SENTENCES) - reference).max()),
             "max_abs_logit_diff_int8": float(np.abs(onnx_logits(int8, encoder, CHECK_SENTENCES) - reference).max()),
             "check_sentences": len(CHECK_SENTENCES),

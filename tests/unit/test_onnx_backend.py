@@ -6,10 +6,13 @@ import json
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
+import onnx
+import onnxruntime as ort
 import pytest
-from app.backends import ModelLoadError, load_backend
+from app.backends import ModelLoadError, load_backend, onnx_backend
 from support import LABELS
 
 TEXTS = ["i am feeling very happy today", "what a lovely surprise", "so furious " * 60, "sad"]
@@ -32,6 +35,25 @@ def test_onnx_backend_reports_its_model(tiny_model_dir: Path) -> None:
     assert info.backend == "onnx"
     assert info.weights_file.name == "model.int8.onnx"
     assert info.parameters == json.loads((tiny_model_dir / "onnx_export.json").read_text())["parameters"]
+
+
+def test_the_session_does_not_fuse_the_layer_norms_back(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The export keeps them apart for speed; a runtime that re-fused them would silently undo it."""
+    optimized = tmp_path / "optimized.onnx"
+    real_options = onnx_backend._session_options
+
+    def options_that_save_the_optimized_graph(num_threads: int) -> ort.SessionOptions:
+        options = real_options(num_threads)
+        options.optimized_model_filepath = str(optimized)
+        return options
+
+    monkeypatch.setattr(onnx_backend, "_session_options", options_that_save_the_optimized_graph)
+    load_backend("onnx", tiny_model_dir, source="test", num_threads=1)
+    operators = Counter(node.op_type for node in onnx.load(str(optimized)).graph.node)
+    assert operators["SkipLayerNormalization"] == 0
+    assert operators["LayerNormalization"] > 0
 
 
 def test_onnx_path_imports_neither_torch_nor_transformers(tiny_model_dir: Path) -> None:
