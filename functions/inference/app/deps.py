@@ -15,15 +15,10 @@ from fastapi.security import APIKeyHeader
 from .classifier import Classifier, ModelState
 from .errors import AuthUnavailableError, ModelUnavailableError, UnauthorizedError
 from .security import ApiKeyGuard, KeyUnavailableError
-from .settings import Settings
 
 _api_key_header = APIKeyHeader(
     name="x-api-key", auto_error=False, description="Required when the deployment sets a key."
 )
-
-
-async def get_settings_dep(request: Request) -> Settings:
-    return request.app.state.settings
 
 
 async def get_model_state(request: Request) -> ModelState:
@@ -49,7 +44,6 @@ async def require_api_key(request: Request, presented: Annotated[str | None, Dep
         raise UnauthorizedError
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 ModelStateDep = Annotated[ModelState, Depends(get_model_state)]
 ClassifierDep = Annotated[Classifier, Depends(get_classifier)]
 ApiKeyDep = Depends(require_api_key)

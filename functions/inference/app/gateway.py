@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from functools import cached_property
 from typing import Any
 
 from mangum.handlers import APIGateway, HTTPGateway
@@ -29,9 +30,12 @@ def _with_stage_root(scope: Scope, stage: str | None, *, path_has_stage: bool) -
 
 
 class StageAwareHTTPGateway(HTTPGateway):
-    """HTTP API events (payload 1.0 and 2.0); a named stage is part of the raw path."""
+    """HTTP API events (payload 1.0 and 2.0); a named stage is part of the raw path.
 
-    @property
+    The scope is built once per invocation: Mangum reads it a second time only to pick the response format.
+    """
+
+    @cached_property
     def scope(self) -> Scope:
         context = self.event["requestContext"]
         return _with_stage_root(super().scope, context.get("stage"), path_has_stage=True)
@@ -40,7 +44,7 @@ class StageAwareHTTPGateway(HTTPGateway):
 class StageAwareAPIGateway(APIGateway):
     """REST API events: ``path`` lacks the stage, ``requestContext.path`` has it unless a custom domain is used."""
 
-    @property
+    @cached_property
     def scope(self) -> Scope:
         context = self.event["requestContext"]
         stage = context.get("stage")

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from .classifier import Classifier, Prediction
-from .deps import ClassifierDep, ModelStateDep, SettingsDep
+from .deps import ClassifierDep, ModelStateDep
 from .errors import AuthUnavailableError, BatchTooLargeError, ModelUnavailableError, TextTooLongError
 from .observability import add_log_fields
 from .schemas import (
@@ -54,7 +54,9 @@ def _check_limits(texts: list[str], settings: Settings) -> None:
         raise TextTooLongError(f"A text holds at most {settings.max_text_chars} characters.")
 
 
-def _classify(texts: list[str], classifier: Classifier, settings: Settings, request: Request) -> list[Prediction]:
+def _classify(texts: list[str], classifier: Classifier, request: Request) -> list[Prediction]:
+    # Settings come from app state rather than a dependency: each dependency FastAPI solves costs the hot path.
+    settings: Settings = request.app.state.settings
     _check_limits(texts, settings)
     predictions = classifier.predict(texts)
     fields: dict[str, Any] = {
@@ -78,19 +80,15 @@ def _to_response(prediction: Prediction) -> PredictResponse:
 
 
 @predict_router.post("/predict", response_model=PredictResponse, responses=_ERRORS)
-async def predict(
-    body: PredictRequest, classifier: ClassifierDep, settings: SettingsDep, request: Request
-) -> PredictResponse:
+async def predict(body: PredictRequest, classifier: ClassifierDep, request: Request) -> PredictResponse:
     """Classify one text into one of six emotions, with the probabilities of all six."""
-    return _to_response(_classify([body.text], classifier, settings, request)[0])
+    return _to_response(_classify([body.text], classifier, request)[0])
 
 
 @predict_router.post("/predict/batch", response_model=BatchPredictResponse, responses=_ERRORS)
-async def predict_batch(
-    body: BatchPredictRequest, classifier: ClassifierDep, settings: SettingsDep, request: Request
-) -> BatchPredictResponse:
+async def predict_batch(body: BatchPredictRequest, classifier: ClassifierDep, request: Request) -> BatchPredictResponse:
     """Classify up to MAX_BATCH texts in one model call; predictions come back in the order given."""
-    predictions = _classify(body.texts, classifier, settings, request)
+    predictions = _classify(body.texts, classifier, request)
     return BatchPredictResponse(predictions=[_to_response(prediction) for prediction in predictions])
 
 
