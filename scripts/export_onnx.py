@@ -188,6 +188,8 @@ def unfuse_skip_layer_norms(graph_file: Path) -> int:
         total = f"{node.name}_residual"
         nodes.append(helper.make_node("Add", [data, skip], [total], name=f"{node.name}_add"))
         if rest and rest[0]:
+            # Bias after the residual, not before: in that order ONNX Runtime's session-time SkipLayerNormFusion
+            # recognises the pattern and fuses the slow kernel back in.
             nodes.append(helper.make_node("Add", [total, rest[0]], [f"{total}_bias"], name=f"{node.name}_add_bias"))
             total = f"{total}_bias"
         nodes.append(
