@@ -31,6 +31,59 @@ def test_layer_norms_are_kept_apart_from_their_residual_additions(tiny_model_dir
     assert json.loads((tiny_model_dir / "onnx_export.json").read_text())["unfused_skip_layer_norms"] == 2 * layers
 
 
+def _skip_layer_norm_graph(path: Path, *, expose_mean: bool) -> None:
+    """One SkipLayerNormalization with a bias, as ONNX Runtime's optimizer writes it."""
+    hidden = 8
+    rng = np.random.default_rng(0)
+    weights = [
+        onnx.numpy_helper.from_array(rng.standard_normal(hidden).astype(np.float32), name)
+        for name in ("gamma", "beta", "bias")
+    ]
+    outputs = ["out", "mean"] if expose_mean else ["out", "", "", "sum"]
+    node = onnx.helper.make_node(
+        "SkipLayerNormalization",
+        ["x", "skip", "gamma", "beta", "bias"],
+        outputs,
+        name="sln",
+        domain="com.microsoft",
+        epsilon=1e-12,
+    )
+    value = onnx.helper.make_tensor_value_info
+    graph = onnx.helper.make_graph(
+        [node],
+        "g",
+        [value(name, onnx.TensorProto.FLOAT, [1, None, hidden]) for name in ("x", "skip")],
+        [value(name, onnx.TensorProto.FLOAT, None) for name in (["out", "mean"] if expose_mean else ["out"])],
+        initializer=weights,
+    )
+    opsets = [onnx.helper.make_opsetid("", 18), onnx.helper.make_opsetid("com.microsoft", 1)]
+    onnx.save(onnx.helper.make_model(graph, opset_imports=opsets), str(path))
+
+
+def _run(path: Path, feeds: dict[str, np.ndarray]) -> np.ndarray:
+    import onnxruntime as ort
+
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(["out"], feeds)[0]
+
+
+def test_unfused_layer_norm_computes_what_the_fused_node_did(tmp_path: Path) -> None:
+    graph = tmp_path / "sln.onnx"
+    _skip_layer_norm_graph(graph, expose_mean=False)
+    rng = np.random.default_rng(1)
+    feeds = {name: rng.standard_normal((1, 5, 8)).astype(np.float32) for name in ("x", "skip")}
+    fused = _run(graph, feeds)
+    assert export_onnx.unfuse_skip_layer_norms(graph) == 1
+    assert [node.op_type for node in onnx.load(str(graph)).graph.node] == ["Add", "Add", "LayerNormalization"]
+    np.testing.assert_allclose(_run(graph, feeds), fused, atol=1e-5)
+
+
+def test_a_skip_layer_norm_whose_statistics_are_read_stays_fused(tmp_path: Path) -> None:
+    graph = tmp_path / "sln.onnx"
+    _skip_layer_norm_graph(graph, expose_mean=True)
+    assert export_onnx.unfuse_skip_layer_norms(graph) == 0
+    assert [node.op_type for node in onnx.load(str(graph)).graph.node] == ["SkipLayerNormalization"]
+
+
 def test_a_graph_that_disagrees_with_torch_is_not_written(
     tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
