@@ -15,7 +15,7 @@ import io
 import json
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -205,6 +205,15 @@ def test_s3_unreachable_is_retried_a_bounded_number_of_times_then_503(
     )
 
 
+def _models_bucket(files: Iterable[Path]) -> Any:
+    """A moto S3 client whose ``models`` bucket holds ``files`` under the prefix the cold start reads."""
+    client = boto3.client("s3", region_name="us-east-1")
+    client.create_bucket(Bucket="models")
+    for path in files:
+        client.upload_file(str(path), "models", f"emotion/v1/{path.name}")
+    return client
+
+
 def _stubbed_s3() -> tuple[Any, Stubber]:
     client = boto3.client("s3", region_name="us-east-1")
     return client, Stubber(client)
@@ -245,9 +254,7 @@ def test_s3_object_missing_is_503(
 def test_s3_prefix_with_a_partial_model_is_503(
     tiny_model_dir: Path, tmp_path: Path, cold_start: Callable[..., ModuleType], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    client = boto3.client("s3", region_name="us-east-1")
-    client.create_bucket(Bucket="models")
-    client.upload_file(str(tiny_model_dir / "config.json"), "models", "emotion/v1/config.json")  # no weights
+    client = _models_bucket([tiny_model_dir / "config.json"])  # no weights
     module = _s3_cold_start(cold_start, monkeypatch, tmp_path, client)
     _assert_unavailable(module)
     record("faults", "S3: prefix holds a partial model (moto)", result="503 model_unavailable")
@@ -257,10 +264,7 @@ def test_s3_prefix_with_a_partial_model_is_503(
 def test_tmp_full_is_503_and_leaves_nothing_behind(
     tiny_model_dir: Path, tmp_path: Path, cold_start: Callable[..., ModuleType], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    client = boto3.client("s3", region_name="us-east-1")
-    client.create_bucket(Bucket="models")
-    for path in tiny_model_dir.iterdir():
-        client.upload_file(str(path), "models", f"emotion/v1/{path.name}")
+    client = _models_bucket(tiny_model_dir.iterdir())
     real_download = client.download_file
     downloads: list[str] = []
 
