@@ -169,6 +169,29 @@ def test_cors_answers_only_configured_origins(make_client: MakeClient) -> None:
     assert "access-control-allow-origin" not in denied.headers
 
 
+def test_refused_cors_preflights_answer_in_the_error_shape(make_client: MakeClient) -> None:
+    client = make_client(cors_allow_origins=("https://app.example",))
+    refusals = [
+        {"origin": "https://evil.example", "access-control-request-method": "POST"},
+        {"origin": "https://app.example", "access-control-request-method": "DELETE"},
+        {
+            "origin": "https://app.example",
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "x-other",
+        },
+    ]
+    for headers in refusals:
+        response = client.options("/predict", headers=headers)
+        assert response.status_code == 400
+        assert response.headers["content-type"] == "application/json"
+        error = response.json()["error"]
+        assert error["code"] == "cors_refused"
+        assert error["request_id"] == response.headers["x-request-id"]
+        assert "Origin" in response.headers["vary"]
+        if headers["origin"] != "https://app.example":
+            assert "access-control-allow-origin" not in response.headers
+
+
 def test_openapi_documents_examples_and_the_error_shape(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     predict = schema["paths"]["/predict"]["post"]

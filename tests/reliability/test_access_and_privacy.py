@@ -121,7 +121,9 @@ def test_cors_answers_only_the_configured_origins(environment: Callable[..., Any
     allowed = options("https://app.example")
     assert allowed["headers"]["access-control-allow-origin"] == "https://app.example"
     for origin in ("https://evil.example", "https://app.example.evil.example", "null", "http://app.example"):
-        assert "access-control-allow-origin" not in options(origin)["headers"]
+        refused = options(origin)
+        assert "access-control-allow-origin" not in refused["headers"]
+        assert_error_shape(refused, 400, "cors_refused")
         simple = _predict(module, {"origin": origin})
         assert "access-control-allow-origin" not in simple["headers"]
     assert _predict(module, {"origin": "https://app.example"})["headers"]["access-control-allow-origin"] == (

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
 from .classifier import ModelState, load_model
 from .demo import router as demo_router
 from .deps import ApiKeyDep
 from .errors import install_error_handlers
-from .middleware import RequestMiddleware
+from .middleware import JsonCORSMiddleware, RequestMiddleware
 from .routes import predict_router, service_router
 from .security import ApiKeyGuard
 from .settings import Settings, get_settings
@@ -45,7 +44,7 @@ def create_app(settings: Settings, model_state: ModelState, api_key_guard: ApiKe
     app.include_router(demo_router)
     if settings.cors_allow_origins:
         app.add_middleware(
-            CORSMiddleware,
+            JsonCORSMiddleware,
             allow_origins=list(settings.cors_allow_origins),
             allow_methods=["GET", "POST"],
             allow_headers=["content-type", "x-api-key"],

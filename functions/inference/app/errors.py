@@ -101,6 +101,14 @@ class AuthUnavailableError(ServiceError):
     message = "The API key store could not be read, so requests cannot be authorised right now."
 
 
+class CorsRefusedError(ServiceError):
+    """Raised when a CORS preflight asks for an origin, method or header the deployment does not allow."""
+
+    status_code = 400
+    code = "cors_refused"
+    message = "This origin, method or header is not allowed by the API's CORS settings (CORS_ALLOW_ORIGINS)."
+
+
 class DeadlineExceededError(ServiceError):
     """Raised when the invocation has too little time left to do the work before Lambda would kill it."""
 

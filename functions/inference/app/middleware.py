@@ -1,4 +1,4 @@
-"""The request boundary: request ids, body limits and the last-resort 500, before any route runs.
+"""The request boundary: request ids, body limits, CORS refusals and the last-resort 500, before any route runs.
 
 Pure ASGI rather than BaseHTTPMiddleware, so the buffered body is replayed to the app unchanged.
 """
@@ -9,10 +9,13 @@ import re
 import time
 import uuid
 
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import (
     REQUEST_ID_HEADER,
+    CorsRefusedError,
     PayloadTooLargeError,
     ServiceError,
     UnsupportedMediaTypeError,
@@ -118,6 +121,33 @@ class RequestMiddleware:
             if not message.get("more_body", False):
                 break
         return b"".join(chunks)
+
+
+class JsonCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS handling, except that a refused preflight answers in the API's error shape, not plain text.
+
+    The refusal keeps Starlette's status and CORS headers (``Vary: Origin`` included); only the body changes.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = Headers(scope=scope) if scope["type"] == "http" and scope["method"] == "OPTIONS" else None
+        if headers is None or "origin" not in headers or "access-control-request-method" not in headers:
+            await super().__call__(scope, receive, send)
+            return
+        response = self.preflight_response(request_headers=headers)
+        if response.status_code >= 400:
+            cors_headers = {
+                name: value for name, value in response.headers.items() if name.startswith(("access-control-", "vary"))
+            }
+            response = error_response(
+                CorsRefusedError.status_code,
+                CorsRefusedError.code,
+                CorsRefusedError.message,
+                scope["state"]["request_id"],
+                scope=scope,
+                headers=cors_headers,
+            )
+        await response(scope, receive, send)
 
 
 def _replay(body: bytes, receive_more: Receive) -> Receive:
