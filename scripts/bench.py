@@ -303,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-dir", type=Path, default=FUNCTION_DIR / "model")
     parser.add_argument("--launches", type=int, default=5, help="cold starts per variant (median reported)")
     parser.add_argument("--iterations", type=int, default=200, help="timed warm requests per text")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved warm runs per variant (median reported)")
+    parser.add_argument("--rounds", type=int, default=8, help="interleaved warm runs per variant (median reported)")
     parser.add_argument("--json", type=Path, default=ROOT / "artifacts" / "bench" / "bench.json")
     parser.add_argument("--chart", type=Path, default=ROOT / "docs" / "bench.png")
     parser.add_argument("--child", choices=list(VARIANTS), help=argparse.SUPPRESS)
