@@ -124,6 +124,10 @@ def test_non_json_and_compressed_bodies_are_415(client: TestClient) -> None:
     assert_error(client.post("/predict", content=b"text=hello", headers=form), 415, "unsupported_media_type")
     gzip = {"content-type": "application/json", "content-encoding": "gzip"}
     assert_error(client.post("/predict", content=body, headers=gzip), 415, "unsupported_media_type")
+    no_type = client.post("/predict", content=body)
+    assert "content-type" not in no_type.request.headers
+    assert_error(no_type, 415, "unsupported_media_type")
+    assert "Content-Type" in no_type.json()["error"]["message"]
 
 
 def test_bodies_over_the_cap_are_413(make_client: MakeClient) -> None:

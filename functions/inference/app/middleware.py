@@ -42,8 +42,10 @@ def _media_type_error(method: str, headers: dict[str, str]) -> ServiceError | No
         return None
     if headers.get("content-encoding", "identity").strip().lower() not in ("", "identity"):
         return UnsupportedMediaTypeError()
+    # No Content-Type is refused too: FastAPI would not read such a body as JSON and answer a misleading 422
+    # "field required", where the 415 tells the client the one header it forgot.
     content_type = headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type and content_type != "application/json" and not content_type.endswith("+json"):
+    if content_type != "application/json" and not content_type.endswith("+json"):
         return UnsupportedMediaTypeError()
     return None
 

@@ -35,7 +35,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         400: "The body is not UTF-8 JSON.",
         401: "The API key is missing or wrong (only when the deployment requires one).",
         413: "The body is larger than MAX_BODY_BYTES.",
-        415: "The body is not JSON or is compressed.",
+        415: "The body has no JSON Content-Type or is compressed.",
         422: "A field is missing, of the wrong type, empty, too long, or the batch is too large.",
         503: "The model (or the API key store) is unavailable.",
     }.items()
