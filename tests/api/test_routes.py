@@ -124,10 +124,21 @@ def test_non_json_and_compressed_bodies_are_415(client: TestClient) -> None:
     assert_error(client.post("/predict", content=b"text=hello", headers=form), 415, "unsupported_media_type")
     gzip = {"content-type": "application/json", "content-encoding": "gzip"}
     assert_error(client.post("/predict", content=body, headers=gzip), 415, "unsupported_media_type")
-    no_type = client.post("/predict", content=body)
-    assert "content-type" not in no_type.request.headers
-    assert_error(no_type, 415, "unsupported_media_type")
-    assert "Content-Type" in no_type.json()["error"]["message"]
+    not_json = client.post("/predict", content=b"text=hello")
+    assert "content-type" not in not_json.request.headers
+    assert_error(not_json, 415, "unsupported_media_type")
+    assert "Content-Type" in not_json.json()["error"]["message"]
+
+
+def test_json_sent_without_content_type_is_read_as_json(client: TestClient) -> None:
+    # GIVEN a JSON body with no Content-Type, as API Gateway's console test events and `requests.post(data=...)` send
+    response = client.post("/predict", content=b'{"text": "I am so happy today"}')
+    assert "content-type" not in response.request.headers
+    # THEN it is classified like any JSON request, and its mistakes are reported as such
+    assert response.status_code == 200, response.text
+    assert set(response.json()["all_emotions"]) == set(LABELS)
+    assert_error(client.post("/predict", content=b'{"txt": "hi"}'), 422, "invalid_input")
+    assert_error(client.post("/predict", content=b""), 422, "invalid_input")
 
 
 def test_bodies_over_the_cap_are_413(make_client: MakeClient) -> None:

@@ -5,6 +5,7 @@ Pure ASGI rather than BaseHTTPMiddleware, so the buffered body is replayed to th
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -38,15 +39,30 @@ def _request_id(scope: Scope, headers: dict[str, str]) -> str:
 
 
 def _media_type_error(method: str, headers: dict[str, str]) -> ServiceError | None:
+    """A refusal for a compressed body or an explicit non-JSON type; a missing type is decided on the body."""
     if method not in _BODY_METHODS:
         return None
     if headers.get("content-encoding", "identity").strip().lower() not in ("", "identity"):
         return UnsupportedMediaTypeError()
-    # No Content-Type is refused too: FastAPI would not read such a body as JSON and answer a misleading 422
-    # "field required", where the 415 tells the client the one header it forgot.
     content_type = headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/json" and not content_type.endswith("+json"):
+    if content_type and content_type != "application/json" and not content_type.endswith("+json"):
         return UnsupportedMediaTypeError()
+    return None
+
+
+def _typed_as_json(scope: Scope, body: bytes) -> ServiceError | None:
+    """Declare a body sent without Content-Type as JSON when it is JSON; refuse it (415) when it is not.
+
+    API Gateway's test events, `sam local generate-event` and `requests.post(url, data=...)` send JSON with no
+    Content-Type. FastAPI reads only a declared JSON body, so without the header it would answer a misleading 422
+    "field required"; with it, the request takes the same path as any JSON request.
+    """
+    if body:
+        try:
+            json.loads(body)
+        except (ValueError, RecursionError):
+            return UnsupportedMediaTypeError()
+    scope["headers"] = [*scope["headers"], (b"content-type", b"application/json")]
     return None
 
 
@@ -81,6 +97,8 @@ class RequestMiddleware:
             body = await self._read_body(receive) if refusal is None else b""
             if body is None:
                 refusal = PayloadTooLargeError()
+            elif refusal is None and scope["method"] in _BODY_METHODS and "content-type" not in headers:
+                refusal = _typed_as_json(scope, body)
             if refusal is not None:
                 response = error_response(refusal.status_code, refusal.code, refusal.message, request_id, scope=scope)
                 status["code"] = refusal.status_code
