@@ -138,7 +138,8 @@ def as_list(value: Any) -> list[Any]:
 def dockerfile_instructions(stage: str = "final") -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) pairs of the Dockerfile, continuation lines joined, comments dropped.
 
-    ``stage="final"`` keeps only the instructions after the last FROM (the image Lambda runs).
+    ``stage="final"`` keeps only the instructions after the last FROM (the image Lambda runs), ``"all"`` every
+    stage's, any other name that named stage's (``FROM ... AS name``).
     """
     joined = re.sub(r"\\\n", " ", DOCKERFILE_PATH.read_text(encoding="utf-8"))
     instructions: list[tuple[str, str]] = []
@@ -148,10 +149,14 @@ def dockerfile_instructions(stage: str = "final") -> list[tuple[str, str]]:
             continue
         keyword, _, args = stripped.partition(" ")
         instructions.append((keyword.upper(), " ".join(args.split())))
+    starts = [i for i, (keyword, _) in enumerate(instructions) if keyword == "FROM"]
     if stage == "final":
-        last_from = max(i for i, (keyword, _) in enumerate(instructions) if keyword == "FROM")
-        return instructions[last_from:]
-    return instructions
+        return instructions[starts[-1] :]
+    if stage == "all":
+        return instructions
+    (start,) = [i for i in starts if instructions[i][1].lower().endswith(f" as {stage}")]
+    following = [i for i in starts if i > start]
+    return instructions[start : following[0] if following else None]
 
 
 def find_tool(name: str) -> str | None:
@@ -236,7 +241,9 @@ def test_http_api_routes_are_exactly_the_apps_routes(template: dict[str, Any], f
         # "/" matches the root path only: the demo page, never a catch-all for other methods.
         assert event["Path"] != "/" or event["Method"] == "GET"
     apis = resources_of_type(template, "AWS::Serverless::HttpApi")
-    assert list(apis) == ["HttpApi", ZIP_API_ID]  # the zip flavor has its own, tested below
+    # The zip flavor has its own, tested below. It is declared first: `sam local start-api` ignores conditions and
+    # serves a route declared twice from the last declaration, which must be the image function's.
+    assert list(apis) == [ZIP_API_ID, "HttpApi"]
     assert "DefinitionBody" not in apis["HttpApi"]["Properties"]
     assert not resources_of_type(template, "AWS::ApiGatewayV2::Route")
 
@@ -537,16 +544,28 @@ def test_dockerfile_installs_cpu_torch_before_requirements() -> None:
     torch_reqs = (FUNCTION_DIR / "requirements-torch.txt").read_text(encoding="utf-8")
     (torch_pin,) = re.findall(r"^torch==\S+", torch_reqs, re.MULTILINE)
     assert "torch" not in (FUNCTION_DIR / "requirements.txt").read_text(encoding="utf-8")
-    commands = _commands(dockerfile_instructions(stage="all"))
-    torch_installs = [i for i, c in enumerate(commands) if "download.pytorch.org/whl/cpu" in c]
-    assert len(torch_installs) == 2  # the export stage, and the runtime stage when BACKEND=torch
+    instructions = dockerfile_instructions(stage="all")
+    index_args = [args for keyword, args in instructions if keyword == "ARG" and args.startswith("TORCH_INDEX_URL")]
+    assert index_args and set(index_args) == {"TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu"}
+    commands = _commands(instructions)
+    torch_installs = [i for i, c in enumerate(commands) if re.search(r"pip install .*\btorch==", c)]
+    assert len(torch_installs) == 2  # a hub model's export, and the runtime stage when BACKEND=torch
     for index in torch_installs:
         assert torch_pin in commands[index].split()
-        assert "--index-url https://download.pytorch.org/whl/cpu" in commands[index]
+        assert '--index-url "${TORCH_INDEX_URL}"' in commands[index]
         assert "requirements-torch.txt" in commands[index + 1]
     for command in commands:
         if "pip install" in command:
             assert "--no-cache-dir" in command
+
+
+def test_the_default_build_installs_torch_in_no_stage() -> None:
+    """The bundled model ships its int8 graph: the export stage installs torch only for a model without one."""
+    (export_run,) = [args for keyword, args in dockerfile_instructions(stage="export") if keyword == "RUN"]
+    guard, _, rest = export_run.partition("; then")
+    assert guard.strip() == 'if [ "${BACKEND}" = "onnx" ] && [ ! -f /opt/model/model.int8.onnx ]'
+    assert "torch==" in rest.split("fi", 1)[0]
+    assert (FUNCTION_DIR / "model" / "model.int8.onnx").is_file()
 
 
 def test_the_onnx_runtime_image_carries_neither_torch_nor_transformers() -> None:
