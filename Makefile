@@ -52,8 +52,12 @@ serve: $(VENV)/.installed ## Serve the API with the bundled model at http://$(HO
 	$(VENV)/bin/uvicorn --app-dir functions/inference --factory app.api:build_app --host $(HOST) --port $(PORT)
 
 .PHONY: test
-test: $(VENV)/.installed ## Run the whole test suite
-	$(PY) -m pytest
+test: $(VENV)/.installed ## Run the test suite (all but the image tests)
+	$(PY) -m pytest -m "not image"
+
+.PHONY: image-test
+image-test: $(VENV)/.installed $(SAM_VENV)/.installed ## Build the image with podman, run every event through it and SAM (docs/image.json)
+	$(PY) -m pytest -m image tests/image
 
 .PHONY: lint
 lint: $(VENV)/.installed ## ruff check and format check, hadolint on the Dockerfile

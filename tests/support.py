@@ -16,6 +16,30 @@ WORDS = (
     "wonderful miserable shocked amazed the this is not good bad feel im didnt"
 ).split()
 EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
+#: What each sample event in events/ is answered with, in-process and through the image alike: (status, error code)
+#: for API Gateway events (None for a success), "warmup" for the scheduled pings, which have no HTTP response.
+EVENT_ANSWERS: dict[str, tuple[int, str | None] | str] = {
+    "predict.json": (200, None),
+    "predict-batch.json": (200, None),
+    "predict-rest-v1.json": (200, None),
+    "predict-base64.json": (200, None),
+    "health.json": (200, None),
+    "model.json": (200, None),
+    "demo.json": (200, None),
+    "docs-stage.json": (200, None),
+    "warmup-scheduler.json": "warmup",
+    "warmup-eventbridge.json": "warmup",
+    "bad-empty-text.json": (422, "invalid_input"),
+    "bad-invalid-json.json": (400, "invalid_body"),
+    "bad-wrong-type.json": (422, "invalid_input"),
+    "bad-batch-too-large.json": (422, "batch_too_large"),
+    "bad-text-too-long.json": (422, "text_too_long"),
+    "bad-base64.json": (400, "invalid_body"),
+    "bad-non-utf8.json": (400, "invalid_body"),
+    "bad-method.json": (405, "method_not_allowed"),
+    "bad-unknown-path.json": (404, "not_found"),
+    "bad-missing-field.json": (422, "invalid_input"),
+}
 
 
 def log_records(output: str) -> list[dict[str, Any]]:
