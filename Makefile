@@ -18,6 +18,10 @@ EVENT ?= events/predict.json
 ENV ?= dev
 DATA ?= ../shared/data/emotion
 MODEL ?= functions/inference/model
+# The teacher's probabilities for every training line (its README says where they come from); empty trains on gold
+# labels alone.
+TEACHER ?= $(DATA)/teacher/train-probs.tsv
+SEED ?= 42
 # scripts/predict.py reads EMOTION_API_URL itself; URL overrides it for `make predict`.
 URL ?= $(or $(EMOTION_API_URL),http://$(HOST):$(PORT))
 
@@ -84,8 +88,10 @@ validate: $(SAM_VENV)/.installed $(VENV)/.installed ## sam validate --lint and c
 	$(VENV)/bin/cfn-lint template.yaml
 
 .PHONY: train
-train: $(VENV)/.installed-train ## Train the default model from DATA (../shared/data/emotion) into artifacts/
-	$(PY) scripts/train.py --train-file $(DATA)/train.txt --validation-file $(DATA)/validation.txt --output-dir artifacts/model
+train: $(VENV)/.installed-train ## Train the default model from DATA, distilled from TEACHER, into artifacts/ (SEED=42)
+	$(PY) scripts/train.py --train-file $(DATA)/train.txt --validation-file $(DATA)/validation.txt \
+		$(if $(TEACHER),--teacher-file $(TEACHER)) --seed $(SEED) --output-dir artifacts/model-seed$(SEED) \
+		--log-dir artifacts/train-seed$(SEED)
 
 .PHONY: evaluate
 evaluate: $(VENV)/.installed ## Evaluate MODEL on DATA's validation split into artifacts/eval

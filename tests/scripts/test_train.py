@@ -1,0 +1,91 @@
+"""Training with a teacher: the distillation loss, the teacher file, and a whole run on a tiny model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from support import ID2LABEL, build_tiny_model
+from train import distillation_loss, main, read_teacher, soften
+
+LABELS = ["sadness", "joy", "love", "anger", "fear", "surprise"]
+
+
+def test_without_a_teacher_the_loss_is_plain_cross_entropy() -> None:
+    torch.manual_seed(0)
+    logits, gold = torch.randn(8, 6), torch.randint(0, 6, (8,))
+    teacher = torch.softmax(torch.randn(8, 6), dim=-1)
+    plain = torch.nn.functional.cross_entropy(logits, gold)
+    cross_entropy = torch.nn.CrossEntropyLoss()
+    assert distillation_loss(logits, gold, None, hard_loss=cross_entropy, weight=0.7, temperature=2.0) == plain
+    assert distillation_loss(logits, gold, teacher, hard_loss=cross_entropy, weight=0.0, temperature=2.0) == plain
+
+
+def test_the_teacher_term_pulls_the_student_toward_the_teacher() -> None:
+    # GIVEN a student that disagrees with a confident teacher, trained on the teacher term alone
+    teacher = torch.tensor([[0.05, 0.80, 0.05, 0.04, 0.03, 0.03]])
+    logits = torch.tensor([[2.0, 0.0, 0.0, 0.0, 0.0, 0.0]], requires_grad=True)
+    gold = torch.tensor([0])
+    optimizer = torch.optim.SGD([logits], lr=0.5)
+    for _ in range(200):
+        loss = distillation_loss(
+            logits, gold, teacher, hard_loss=torch.nn.CrossEntropyLoss(), weight=1.0, temperature=2.0
+        )
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    # THEN the student ends up with the teacher's distribution, not the gold label's
+    assert torch.softmax(logits, dim=-1).detach() == pytest.approx(teacher, abs=2e-3)
+    assert loss.item() == pytest.approx(0.0, abs=1e-4)
+
+
+def test_mixing_weights_the_two_terms() -> None:
+    torch.manual_seed(1)
+    logits, gold = torch.randn(4, 6), torch.randint(0, 6, (4,))
+    teacher = torch.softmax(torch.randn(4, 6), dim=-1)
+    ce = torch.nn.CrossEntropyLoss()
+    hard = distillation_loss(logits, gold, teacher, hard_loss=ce, weight=0.0, temperature=3.0)
+    soft = distillation_loss(logits, gold, teacher, hard_loss=ce, weight=1.0, temperature=3.0)
+    mixed = distillation_loss(logits, gold, teacher, hard_loss=ce, weight=0.7, temperature=3.0)
+    assert mixed.item() == pytest.approx(0.3 * hard.item() + 0.7 * soft.item(), rel=1e-5)
+
+
+def test_soften_is_a_temperature_on_the_teachers_logits() -> None:
+    logits = torch.tensor([[3.0, 1.0, 0.0, -1.0, 0.5, 0.2]])
+    probs = torch.softmax(logits, dim=-1)
+    assert soften(probs, 1.0) == pytest.approx(probs, abs=1e-6)
+    assert soften(probs, 2.0) == pytest.approx(torch.softmax(logits / 2, dim=-1), abs=1e-6)
+
+
+def test_teacher_columns_follow_the_header_not_the_position(tmp_path: Path) -> None:
+    path = tmp_path / "probs.tsv"
+    path.write_text("joy\tsadness\tlove\tanger\tfear\tsurprise\n0.9\t0.1\t0\t0\t0\t0\n")
+    (row,) = read_teacher(path, LABELS, 1).tolist()
+    assert row == pytest.approx([0.1, 0.9, 0, 0, 0, 0])
+    with pytest.raises(SystemExit, match="rows"):
+        read_teacher(path, LABELS, 2)
+
+
+def test_a_training_run_distils_and_records_its_recipe(tmp_path: Path) -> None:
+    # GIVEN a tiny base model, a dozen training lines and a teacher's probabilities for each of them
+    base = build_tiny_model(tmp_path / "base")
+    texts = ["i am feeling very happy today", "so sad and miserable", "i love you", "so furious and angry",
+             "scared and terrified", "what a lovely surprise"] * 2  # fmt: skip
+    gold = list(ID2LABEL.values()) * 2
+    (tmp_path / "train.txt").write_text("".join(f"{t};{g}\n" for t, g in zip(texts, gold, strict=True)))
+    (tmp_path / "validation.txt").write_text("".join(f"{t};{g}\n" for t, g in zip(texts, gold, strict=True)))
+    rows = ["\t".join("0.5" if label == g else "0.1" for label in LABELS) for g in gold]
+    (tmp_path / "teacher.tsv").write_text("\t".join(LABELS) + "\n" + "\n".join(rows) + "\n")
+    # WHEN train.py runs one epoch with the teacher
+    main(["--train-file", str(tmp_path / "train.txt"), "--validation-file", str(tmp_path / "validation.txt"),
+          "--teacher-file", str(tmp_path / "teacher.tsv"), "--base-model", str(base), "--epochs", "1",
+          "--output-dir", str(tmp_path / "model"), "--log-dir", str(tmp_path / "log"), "--natural-file", "",
+          "--no-progress", "--batch-size", "4", "--max-length", "16", "--device", "cpu"])  # fmt: skip
+    # THEN the model folder is written and its metrics name the teacher and the mix
+    metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
+    assert metrics["distillation"]["teacher_file"] == "teacher.tsv"
+    assert (metrics["distillation"]["weight"], metrics["distillation"]["temperature"]) == (0.7, 2.0)
+    assert len(metrics["distillation"]["teacher_sha256"]) == 64
+    assert (tmp_path / "model" / "model.safetensors").is_file()
