@@ -1,6 +1,7 @@
 """Benchmark the service against the naive ways of serving the same model, side by side in one run.
 
     python scripts/bench.py --model-dir functions/inference/model [--launches 5] [--iterations 200]
+    python scripts/bench.py --variants onnx --baseline-dir <previous model>   # a new model against the old one
 
 Variants, all on the same model and texts:
   (a) naive     AutoTokenizer + AutoModelForSequenceClassification, per-request tokenisation with
@@ -13,7 +14,8 @@ Each figure comes from fresh child processes, the variants interleaved: cold sta
 first prediction is back, median of --launches), and the medians over --rounds warm processes of latency p50/p99
 for a short sentence and a 60-word text, batch-32 throughput, peak RSS, and the on-disk size of every installed
 distribution the process imported plus the model files it read. Prints a table with ratios to (a), writes JSON
-(every round and launch included) and a PNG chart.
+(every round and launch included) and a PNG chart. ``--baseline-dir`` adds (e) baseline: variant (d) on another
+model folder, interleaved with the rest, so two models are compared in one run on one machine state.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ VARIANTS = {
     "pipeline": "(b) transformers pipeline",
     "torch": "(c) handler, torch",
     "onnx": "(d) handler, onnx int8",
+    "baseline": "(e) handler, onnx int8, baseline model",
 }
 SHORT = "I am feeling very happy today!"
 LONG = (
@@ -131,6 +134,7 @@ def _dependency_bytes(model_dir: Path, variant: str) -> int:
 
 def child(variant: str, model_dir: Path, mode: str, iterations: int, out: Path) -> None:
     """Runs in a fresh process; ``mode`` is cold (first prediction only) or warm (everything else)."""
+    variant = "onnx" if variant == "baseline" else variant
     predict = _predict_fn(variant, model_dir)
     predict([SHORT])
     result: dict[str, Any] = {"first_prediction_at": time.time()}
@@ -186,19 +190,20 @@ def _run_child(variant: str, model_dir: Path, mode: str, iterations: int) -> tup
     return result["first_prediction_at"] - started, result
 
 
-def measure(model_dir: Path, launches: int, iterations: int, rounds: int) -> dict[str, dict[str, Any]]:
+def measure(model_dirs: dict[str, Path], launches: int, iterations: int, rounds: int) -> dict[str, dict[str, Any]]:
     """Every variant's children run interleaved (a, b, c, d, a, b, ...), so a slow spell of the machine hits all
-    variants alike instead of whichever happened to run then; each figure is the median over rounds/launches."""
-    warm_rounds: dict[str, list[dict[str, float]]] = {variant: [] for variant in VARIANTS}
-    colds: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
+    variants alike instead of whichever happened to run then; each figure is the median over rounds/launches.
+    ``model_dirs`` maps each variant to run to its model folder."""
+    warm_rounds: dict[str, list[dict[str, float]]] = {variant: [] for variant in model_dirs}
+    colds: dict[str, list[float]] = {variant: [] for variant in model_dirs}
     for round_number in range(rounds):
-        for variant in VARIANTS:
+        for variant, model_dir in model_dirs.items():
             _, warm = _run_child(variant, model_dir, "warm", iterations)
             warm.pop("first_prediction_at")
             warm_rounds[variant].append(warm)
         print(f"warm round {round_number + 1}/{rounds} done", file=sys.stderr)
     for _ in range(launches):
-        for variant in VARIANTS:
+        for variant, model_dir in model_dirs.items():
             colds[variant].append(_run_child(variant, model_dir, "cold", iterations)[0])
     print("cold starts done", file=sys.stderr)
     results: dict[str, dict[str, Any]] = {}
@@ -229,13 +234,16 @@ def table(results: dict[str, dict[str, Any]]) -> str:
     """Markdown table; each cell is the figure and its ratio to (a), written so that >1x means better."""
     header = "| figure | " + " | ".join(VARIANTS[v] for v in results) + " |"
     lines = [header, "|" + " --- |" * (len(results) + 1)]
-    base = results["naive"]
+    base = results.get("naive")
     for title, key, higher_is_better in ROWS:
         cells = []
         for variant in results:
             value = results[variant][key]
+            if base is None or variant == "naive":
+                cells.append(f"{value:,.1f}")
+                continue
             ratio = value / base[key] if higher_is_better else base[key] / value
-            cells.append(f"{value:,.1f}" if variant == "naive" else f"{value:,.1f} ({ratio:.1f}x)")
+            cells.append(f"{value:,.1f} ({ratio:.1f}x)")
         lines.append(f"| {title} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -306,6 +314,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=8, help="interleaved warm runs per variant (median reported)")
     parser.add_argument("--json", type=Path, default=ROOT / "artifacts" / "bench" / "bench.json")
     parser.add_argument("--chart", type=Path, default=ROOT / "docs" / "bench.png")
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=[v for v in VARIANTS if v != "baseline"],
+        default=None,
+        help="run only these variants (default: all four)",
+    )
+    parser.add_argument("--baseline-dir", type=Path, help="also run (d) on this model folder, as (e) baseline")
     parser.add_argument("--child", choices=list(VARIANTS), help=argparse.SUPPRESS)
     parser.add_argument("--mode", choices=["cold", "warm"], help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -314,15 +330,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         child(args.child, model_dir, args.mode, args.iterations, args.out)
         return 0
-    results = measure(model_dir, args.launches, args.iterations, args.rounds)
+    variants = args.variants or [v for v in VARIANTS if v != "baseline"]
+    model_dirs = dict.fromkeys(variants, model_dir)
+    if args.baseline_dir:
+        model_dirs["baseline"] = args.baseline_dir.resolve()
+    results = measure(model_dirs, args.launches, args.iterations, args.rounds)
     machine = {"cpus": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)), "python": sys.version.split()[0]}
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"machine": machine, "model_dir": str(model_dir), "results": results}, indent=2))
-    args.chart.parent.mkdir(parents=True, exist_ok=True)
-    chart(results, args.chart)
+    record = {"machine": machine, "model_dirs": {v: str(d) for v, d in model_dirs.items()}, "results": results}
+    args.json.write_text(json.dumps(record, indent=2))
     print(table(results))
-    print()
-    print(cost_table(results, machine["affinity"]))
+    if set(results) >= {"naive", "pipeline", "torch", "onnx"}:
+        args.chart.parent.mkdir(parents=True, exist_ok=True)
+        chart({v: results[v] for v in ("naive", "pipeline", "torch", "onnx")}, args.chart)
+        print()
+        print(cost_table(results, machine["affinity"]))
     print(f"\nJSON: {args.json}\nchart: {args.chart}")
     return 0
 

@@ -140,6 +140,27 @@ def predict(
     return probs
 
 
+def serving_probabilities(
+    model_dir: str | Path, texts: Sequence[str], *, kind: str = "onnx", batch_size: int = 64
+) -> tuple[list[str], np.ndarray]:
+    """(labels, probabilities) from the API's own backend, in length-sorted batches; columns follow ``labels``."""
+    function_dir = str(Path(__file__).resolve().parent.parent / "functions" / "inference")
+    if function_dir not in sys.path:
+        sys.path.insert(0, function_dir)
+    from app.backends import load_backend
+    from app.settings import available_cpus
+
+    backend = load_backend(kind, Path(model_dir), source=str(model_dir), num_threads=available_cpus())
+    labels = sorted(backend.labels)
+    probabilities = np.zeros((len(texts), len(labels)), dtype=np.float64)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        for index, raw in zip(chunk, backend.predict([texts[i] for i in chunk]), strict=True):
+            probabilities[index] = [raw.probabilities[label] for label in labels]
+    return labels, probabilities
+
+
 def evaluate_model_dir(
     model_dir: str | Path, data_file: str | Path, batch_size: int = 128, max_length: int = 128, device: str = "auto"
 ) -> tuple[dict[str, Any], list[str], list[str], np.ndarray]:

@@ -243,32 +243,18 @@ def torch_logits(model_dir: Path, encoder: TextEncoder, texts: Sequence[str]) ->
 
 def validation_scores(model_dir: Path, validation_file: Path) -> dict[str, dict[str, float]]:
     """Accuracy and macro-F1 of the fp32 torch backend and the int8 ONNX backend, through the serving code."""
-    from app.backends import load_backend
     from emotion_data import read_examples
-    from evaluate import compute_metrics
+    from evaluate import compute_metrics, serving_probabilities
 
     examples = read_examples(validation_file)
     texts = [example.text for example in examples]
     gold = [example.label for example in examples]
     scores = {}
     for kind in ("torch", "onnx"):
-        backend = load_backend(kind, model_dir, source=str(model_dir), num_threads=_cpus())
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        by_index: dict[int, str] = {}
-        for start in range(0, len(order), 64):
-            chunk = order[start : start + 64]
-            for index, raw in zip(chunk, backend.predict([texts[i] for i in chunk]), strict=True):
-                by_index[index] = max(raw.probabilities, key=raw.probabilities.__getitem__)
-        predicted = [by_index[i] for i in range(len(texts))]
-        metrics = compute_metrics(gold, predicted, sorted(backend.labels))
+        labels, probabilities = serving_probabilities(model_dir, texts, kind=kind)
+        metrics = compute_metrics(gold, [labels[i] for i in probabilities.argmax(axis=1)], labels)
         scores[kind] = {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}
     return scores
-
-
-def _cpus() -> int:
-    from app.settings import available_cpus
-
-    return available_cpus()
 
 
 def export(model_dir: Path, *, validation_file: Path | None = None) -> dict[str, Any]:

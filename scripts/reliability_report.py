@@ -150,13 +150,14 @@ def load_section(artifacts: Path, long_runs: Path) -> str:
     return note + _table(header, rows)
 
 
-def render(doc: str, sections: dict[str, str]) -> str:
+def render(doc: str, sections: dict[str, str], *, where: Path = DOC) -> str:
+    """``doc`` with each ``<!-- BEGIN GENERATED: name -->`` block's content replaced by ``sections[name]``."""
     for name, text in sections.items():
         pattern = re.compile(
             rf"(<!-- BEGIN GENERATED: {name} -->\n).*?(<!-- END GENERATED: {name} -->)", flags=re.DOTALL
         )
         if not pattern.search(doc):
-            raise SystemExit(f"{DOC}: no GENERATED block named {name!r}")
+            raise SystemExit(f"{where}: no GENERATED block named {name!r}")
         doc = pattern.sub(lambda match, text=text: match.group(1) + text.rstrip("\n") + "\n" + match.group(2), doc)
     return doc
 

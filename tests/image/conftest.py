@@ -100,7 +100,7 @@ def figures() -> Iterator[dict[str, Any]]:
     if {"image_mb", "cold_invoke_s", "warm_p50_ms"} <= set(measured):
         measured["cpus"] = os.cpu_count()
         FIGURES_JSON.write_text(json.dumps(measured, indent=2) + "\n")
-        README.write_text(render(README.read_text(), {"image": figures_table(measured)}))
+        README.write_text(render(README.read_text(), {"image": figures_table(measured)}, where=README))
 
 
 def figures_table(figures: dict[str, Any]) -> str:

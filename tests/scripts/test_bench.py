@@ -21,7 +21,7 @@ FIGURES = {
 
 
 def test_ratios_read_as_times_better_than_naive() -> None:
-    results = {variant: dict(FIGURES) for variant in bench.VARIANTS}
+    results = {variant: dict(FIGURES) for variant in ("naive", "pipeline", "torch", "onnx")}
     results["onnx"] |= {"short_p50_ms": 2.0, "batch32_texts_per_s": 1000.0}
     rows = {line.split(" | ")[0].strip("| "): line for line in bench.table(results).splitlines()}
     assert rows["warm p50 short (ms)"].endswith("| 2.0 (4.0x) |")  # lower latency: naive / ours
@@ -37,13 +37,28 @@ def test_variants_run_interleaved_and_figures_are_medians(monkeypatch: pytest.Mo
         return 1.0, {"first_prediction_at": 0.0, **FIGURES, "short_p50_ms": next(p50s) if mode == "warm" else 0.0}
 
     monkeypatch.setattr(bench, "_run_child", fake_child)
-    results = bench.measure(Path("model"), launches=2, iterations=1, rounds=3)
     variants = list(bench.VARIANTS)
+    results = bench.measure(dict.fromkeys(variants, Path("model")), launches=2, iterations=1, rounds=3)
     warm_order = [(v, "warm") for _ in range(3) for v in variants]
     assert calls == warm_order + [(v, "cold") for _ in range(2) for v in variants]
     # each variant saw 9, 1 and 5 ms in some order: the slow and the fast round both drop out
     assert [results[v]["short_p50_ms"] for v in variants] == [5.0] * len(variants)
     assert [len(results[v]["warm_rounds"]) for v in variants] == [3] * len(variants)
+
+
+def test_a_baseline_model_runs_as_its_own_interleaved_variant(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN the ONNX variant on a new model and the baseline variant on the previous one
+    seen: list[tuple[str, Path]] = []
+
+    def fake_child(variant: str, model_dir: Path, mode: str, iterations: int) -> tuple[float, dict[str, Any]]:
+        seen.append((variant, model_dir))
+        return 1.0, {"first_prediction_at": 0.0, **FIGURES}
+
+    monkeypatch.setattr(bench, "_run_child", fake_child)
+    results = bench.measure({"onnx": Path("new"), "baseline": Path("old")}, launches=1, iterations=1, rounds=2)
+    # THEN each runs on its own folder, in turn, and the table has no ratio to a naive run that did not happen
+    assert seen == [("onnx", Path("new")), ("baseline", Path("old"))] * 3
+    assert "x)" not in bench.table(results)
 
 
 def test_cost_is_billed_per_started_millisecond_and_scaled_to_lambda_cpu() -> None:
