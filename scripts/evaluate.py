@@ -157,7 +157,7 @@ def serving_probabilities(
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
         for index, raw in zip(chunk, backend.predict([texts[i] for i in chunk]), strict=True):
-            probabilities[index] = [raw.probabilities[label] for label in labels]
+            probabilities[index] = [raw.all_emotions[label] for label in labels]
     return labels, probabilities
 
 

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "functions" / "inference"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from app.backends.base import ONNX_FILENAME, ONNX_REPORT_FILENAME, read_labels  # noqa: E402
+from app.backends.base import ONNX_FILENAME, ONNX_REPORT_FILENAME, ModelConfig  # noqa: E402
 from app.backends.tokenization import TextEncoder  # noqa: E402
 from emotion_data import sha256_file  # noqa: E402
 
@@ -259,7 +259,7 @@ def validation_scores(model_dir: Path, validation_file: Path) -> dict[str, dict[
 
 def export(model_dir: Path, *, validation_file: Path | None = None) -> dict[str, Any]:
     """Export, quantise, verify; returns the report written to onnx_export.json."""
-    read_labels(model_dir)  # refuse a model the service could not serve, before spending time on it
+    ModelConfig.read(model_dir)  # refuse a model the service could not serve, before spending time on it
     started = time.perf_counter()
     target = model_dir / ONNX_FILENAME
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))

@@ -44,11 +44,11 @@ def lambda_context() -> LocalLambdaContext:
 @pytest.fixture
 def reset_model() -> Iterator[None]:
     """Each test that loads a model starts from a clean execution environment."""
-    from app.classifier import reset_model_state
+    from app.classifier import reset_model_cache
 
-    reset_model_state()
+    reset_model_cache()
     yield
-    reset_model_state()
+    reset_model_cache()
 
 
 @pytest.fixture

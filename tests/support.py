@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -93,16 +94,33 @@ MakeClient = Callable[..., Any]
 
 def build_test_app(model_dir: Path, *, guard: Any = None, **overrides: Any) -> Any:
     """An app over ``model_dir`` built as the Lambda init builds it; ``guard`` replaces the API-key guard."""
-    from app.api import create_app
-    from app.classifier import load_model
-    from app.security import ApiKeyGuard
+    from dataclasses import replace
+
+    from app.api import build_services, create_app
     from app.settings import Settings
 
-    settings = Settings(**{"model_path": model_dir, **overrides})
-    if guard is None:
-        guard = ApiKeyGuard(settings)
-        guard.warm()
-    return create_app(settings, load_model(settings), guard)
+    services = build_services(Settings(**{"model_path": model_dir, **overrides}))
+    return create_app(services if guard is None else replace(services, api_key_guard=guard))
+
+
+def api_gateway_source(handler_module: Any) -> Any:
+    """The entry's API Gateway event source, whose ``mangum`` attribute hands events to the app."""
+    from app.sources import ApiGatewaySource
+
+    (source,) = [source for source in handler_module.sources if isinstance(source, ApiGatewaySource)]
+    return source
+
+
+def redirect_logs(monkeypatch: Any) -> io.StringIO:
+    """Send the function's structured logs to a string for the rest of the test, the cold start's included.
+
+    Powertools configures one stdlib logger per service name and every Logger of that name shares its handler.
+    """
+    from aws_lambda_powertools import Logger
+
+    stream = io.StringIO()
+    monkeypatch.setattr(Logger(service="emotion-api").registered_handler, "stream", stream)
+    return stream
 
 
 @contextmanager

@@ -7,9 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from app.api import create_app
-from app.classifier import load_model
-from app.security import ApiKeyGuard
+from app.api import build_app
 from app.settings import Settings
 from fastapi.testclient import TestClient
 from support import MakeClient
@@ -27,9 +25,7 @@ def make_client(tiny_model_dir: Path, backend: str, reset_model: None) -> Iterat
 
     def make(guard_client: Any = None, **overrides: Any) -> TestClient:
         settings = Settings(**{"model_path": tiny_model_dir, "model_backend": backend, **overrides})
-        guard = ApiKeyGuard(settings, boto3_client=guard_client)
-        guard.warm()
-        return TestClient(create_app(settings, load_model(settings), guard), raise_server_exceptions=False)
+        return TestClient(build_app(settings, key_store_client=guard_client), raise_server_exceptions=False)
 
     yield make
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from invoke import LocalLambdaContext
-from support import EVENT_ANSWERS, EVENTS_DIR, LABELS, load_event, log_records
+from support import EVENT_ANSWERS, EVENTS_DIR, LABELS, api_gateway_source, load_event, log_records
 
 
 def _body(response: dict[str, Any]) -> Any:
@@ -64,7 +64,7 @@ def test_warmup_is_answered_without_fastapi(
     def no_mangum(*args: object) -> None:
         raise AssertionError("a warm-up must not reach the app")
 
-    monkeypatch.setattr(handler_module, "_mangum", no_mangum)
+    monkeypatch.setattr(api_gateway_source(handler_module), "mangum", no_mangum)
     first = handler_module.handler(load_event(name), LocalLambdaContext())
     second = handler_module.handler(load_event(name), LocalLambdaContext())
     assert first == {"warmup": True, "cold_start": True, "model_loaded": True, "model": first["model"]}

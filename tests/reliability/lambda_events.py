@@ -107,7 +107,7 @@ def backend_for(model_dir: Path) -> str:
 
 def fresh_handler(monkeypatch: pytest.MonkeyPatch, model_dir: Path, *, backend: str, **env: str) -> ModuleType:
     """Import ``app.handler`` afresh, as a new execution environment (cold start) with these settings."""
-    from app.classifier import reset_model_state
+    from app.classifier import reset_model_cache
     from app.settings import get_settings
 
     monkeypatch.setenv("MODEL_PATH", str(model_dir))
@@ -115,16 +115,16 @@ def fresh_handler(monkeypatch: pytest.MonkeyPatch, model_dir: Path, *, backend: 
     monkeypatch.setenv("MODEL_BACKEND", backend)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    reset_model_state()
+    reset_model_cache()
     get_settings.cache_clear()
     sys.modules.pop("app.handler", None)
     return importlib.import_module("app.handler")
 
 
 def forget_handler() -> None:
-    from app.classifier import reset_model_state
+    from app.classifier import reset_model_cache
     from app.settings import get_settings
 
     sys.modules.pop("app.handler", None)
-    reset_model_state()
+    reset_model_cache()
     get_settings.cache_clear()

@@ -5,7 +5,6 @@ Complements tests/api/test_api_key.py (TestClient) and tests/unit/test_security.
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,7 +18,7 @@ from invoke import LocalLambdaContext
 from lambda_events import assert_error_shape, backend_for, body_of, forget_handler, fresh_handler, http_event
 from moto import mock_aws
 from reports import record
-from support import log_records
+from support import log_records, redirect_logs
 
 JSON = {"content-type": "application/json"}
 KEY = "Zq8-reliability-KEY-7f3c9e1b2a"
@@ -30,10 +29,7 @@ def environment(
     monkeypatch: pytest.MonkeyPatch, tiny_model_dir: Path
 ) -> Iterator[Callable[..., tuple[ModuleType, Callable[[], str]]]]:
     """A cold start with the given settings, and a reader of everything the function logged since."""
-    import app.observability
-
-    stream = io.StringIO()
-    monkeypatch.setattr(app.observability.logger.registered_handler, "stream", stream)
+    stream = redirect_logs(monkeypatch)
     parameters.clear_caches()
 
     def start(**env: str) -> tuple[ModuleType, Callable[[], str]]:

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import errno
-import io
 import json
 import shutil
 import time
@@ -27,7 +26,7 @@ from invoke import LocalLambdaContext
 from lambda_events import assert_error_shape, backend_for, body_of, forget_handler, fresh_handler, http_event
 from moto import mock_aws
 from reports import record
-from support import log_records
+from support import api_gateway_source, log_records, redirect_logs
 
 JSON = {"content-type": "application/json"}
 PREDICT = ("POST", "/predict", '{"text": "I am feeling very happy today!"}')
@@ -41,10 +40,7 @@ Logs = Callable[[], list[dict[str, Any]]]
 @pytest.fixture
 def logs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Logs]:
     """The function's structured log records, including those written during the cold start."""
-    import app.observability
-
-    stream = io.StringIO()
-    monkeypatch.setattr(app.observability.logger.registered_handler, "stream", stream)
+    stream = redirect_logs(monkeypatch)
 
     yield lambda: log_records(stream.getvalue())
 
@@ -321,8 +317,8 @@ def test_a_key_store_access_denied_denies(
         stubber.add_client_error("get_parameter", "AccessDeniedException", "not allowed", 400)
     real_init = app.security.ApiKeyGuard.__init__
 
-    def with_stubbed_client(self: Any, settings: Any, *, boto3_client: Any = None) -> None:
-        real_init(self, settings, boto3_client=client)
+    def with_stubbed_client(self: Any, settings: Any, **kwargs: Any) -> None:
+        real_init(self, settings, **{**kwargs, "boto3_client": client})
 
     monkeypatch.setattr(app.security.ApiKeyGuard, "__init__", with_stubbed_client)
     with stubber:
@@ -338,7 +334,7 @@ def test_a_key_store_access_denied_denies(
 def test_an_exception_inside_inference_is_a_500_that_leaks_nothing(
     lambda_handler: ModuleType, monkeypatch: pytest.MonkeyPatch, logs: Logs
 ) -> None:
-    classifier = lambda_handler.app.state.model_state.classifier
+    classifier = lambda_handler.services.model_state.classifier
     secret_detail = "CUDA-like failure at /var/task/model/secret.bin token=abc123"
 
     def explode(texts: Any) -> Any:
@@ -367,7 +363,7 @@ def test_too_little_time_left_answers_504_before_doing_the_work(
     def no_work(*args: object) -> None:
         raise AssertionError("no work may start without the time to finish it")
 
-    monkeypatch.setattr(lambda_handler, "_mangum", no_work)
+    monkeypatch.setattr(api_gateway_source(lambda_handler), "mangum", no_work)
     capsys.readouterr()
     event = http_event(*PREDICT[:2], body=PREDICT[2], headers=JSON, request_id="Late-1")
     response = lambda_handler.handler(event, LocalLambdaContext(remaining_ms=remaining_ms))
@@ -381,7 +377,7 @@ def test_too_little_time_left_answers_504_before_doing_the_work(
 
 
 def test_enough_time_left_is_served(lambda_handler: ModuleType) -> None:
-    minimum = lambda_handler.app.state.settings.min_remaining_ms
+    minimum = lambda_handler.services.settings.min_remaining_ms
     response = _call_with_time(lambda_handler, minimum)
     assert response["statusCode"] == 200
     rest = lambda_handler.handler(

@@ -116,11 +116,16 @@ def _schema_operations() -> list[str]:
     """Every operation in the app's schema, read at collection time from an app without a model (cheap)."""
     from app.api import create_app
     from app.classifier import ModelState
+    from app.observability import Observability
     from app.security import ApiKeyGuard
+    from app.services import Services
     from app.settings import Settings
 
     settings = Settings()
-    paths = create_app(settings, ModelState(failure="collection"), ApiKeyGuard(settings)).openapi()["paths"]
+    observability = Observability(settings)
+    guard = ApiKeyGuard(settings, logger=observability.logger)
+    services = Services(settings, ModelState(failure="collection"), guard, observability)
+    paths = create_app(services).openapi()["paths"]
     return [f"{method.upper()} {path}" for path, methods in paths.items() for method in methods]
 
 

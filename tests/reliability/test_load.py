@@ -75,7 +75,7 @@ def test_the_leak_check_catches_a_leak(
     served: str, lambda_handler: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A deliberately leaking model (3 MB kept per request) must fail the memory check: the check can fail."""
-    classifier = lambda_handler.app.state.model_state.classifier
+    classifier = lambda_handler.services.model_state.classifier
     real_predict = classifier.predict
     hoard: list[bytearray] = []
 

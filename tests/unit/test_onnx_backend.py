@@ -22,11 +22,11 @@ def test_onnx_and_torch_give_the_same_answers(tiny_model_dir: Path) -> None:
     onnx = load_backend("onnx", tiny_model_dir, source="test", num_threads=1).predict(TEXTS)
     torch = load_backend("torch", tiny_model_dir, source="test", num_threads=1).predict(TEXTS)
     for fast, reference in zip(onnx, torch, strict=True):
-        assert set(fast.probabilities) == set(LABELS)
+        assert set(fast.all_emotions) == set(LABELS)
         assert fast.truncated == reference.truncated
-        assert fast.probabilities == pytest.approx(reference.probabilities, abs=2e-3)
-        assert max(fast.probabilities, key=fast.probabilities.__getitem__) == max(
-            reference.probabilities, key=reference.probabilities.__getitem__
+        assert fast.all_emotions == pytest.approx(reference.all_emotions, abs=2e-3)
+        assert max(fast.all_emotions, key=fast.all_emotions.__getitem__) == max(
+            reference.all_emotions, key=reference.all_emotions.__getitem__
         )
 
 

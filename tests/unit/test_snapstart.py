@@ -53,7 +53,7 @@ def snapstart_module(handler_module: ModuleType, fake_snapshot_restore: FakeSnap
 def test_entry_is_the_handler_of_app_handler(snapstart_module: ModuleType, handler_module: ModuleType) -> None:
     """template.yaml's Handler app.snapstart.handler must behave exactly like the image's app.handler.handler."""
     assert snapstart_module.handler is handler_module.handler
-    assert snapstart_module.app is handler_module.app
+    assert snapstart_module.services is handler_module.services
 
 
 def test_hooks_are_registered_once(snapstart_module: ModuleType, fake_snapshot_restore: FakeSnapshotRestore) -> None:
@@ -65,9 +65,8 @@ def test_before_snapshot_predicts_and_leaves_no_metrics(
     snapstart_module: ModuleType, fake_snapshot_restore: FakeSnapshotRestore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One real prediction runs; metrics it buffers would otherwise be flushed by every restored environment."""
-    from app.observability import metrics
-
-    classifier = snapstart_module.app.state.model_state.classifier
+    metrics = snapstart_module.metrics
+    classifier = snapstart_module.services.model_state.classifier
     assert classifier is not None
     calls: list[list[str]] = []
     original_predict = classifier.predict
@@ -89,8 +88,8 @@ def test_before_snapshot_leaves_a_failed_model_alone(
     snapstart_module: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Without a model the function answers 503 (like the image flavor); the hook must not fail the publication."""
-    from app.classifier import ModelState
-
-    monkeypatch.setattr(snapstart_module.app.state, "model_state", ModelState(failure="config.json is missing"))
+    state = snapstart_module.services.model_state
+    monkeypatch.setattr(state, "classifier", None)
+    monkeypatch.setattr(state, "failure", "config.json is missing")
     snapstart_module.warm_up_before_snapshot()
     snapstart_module.log_restore()

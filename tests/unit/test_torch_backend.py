@@ -20,8 +20,8 @@ def _load(model_dir: Path):
 def test_predicts_a_distribution_over_the_six_labels(tiny_model_dir: Path) -> None:
     backend = _load(tiny_model_dir)
     [prediction] = backend.predict(["i am feeling very happy today"])
-    assert set(prediction.probabilities) == set(LABELS)
-    assert sum(prediction.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+    assert set(prediction.all_emotions) == set(LABELS)
+    assert sum(prediction.all_emotions.values()) == pytest.approx(1.0, abs=1e-5)
     assert backend.labels == LABELS
     assert backend.info.architecture == "DistilBertForSequenceClassification"
     assert backend.info.max_length == 64
@@ -39,8 +39,8 @@ def test_labels_are_taken_by_name_not_by_position(tmp_path: Path) -> None:
     # WHEN a text is classified THEN the answer is that name, whatever the alphabetical position
     [prediction] = _load(model_dir).predict(["what a lovely surprise"])
     assert ID2LABEL[3] == "anger"
-    assert max(prediction.probabilities, key=prediction.probabilities.__getitem__) == "anger"
-    assert prediction.probabilities["anger"] > 0.99
+    assert max(prediction.all_emotions, key=prediction.all_emotions.__getitem__) == "anger"
+    assert prediction.all_emotions["anger"] > 0.99
 
 
 def test_batches_keep_order_and_flag_truncated_texts(tiny_model_dir: Path) -> None:
@@ -48,7 +48,7 @@ def test_batches_keep_order_and_flag_truncated_texts(tiny_model_dir: Path) -> No
     long_text = " ".join(["happy"] * 200)
     predictions = backend.predict(["sad", long_text, "angry"])
     assert [p.truncated for p in predictions] == [False, True, False]
-    assert predictions[0].probabilities == pytest.approx(backend.predict(["sad"])[0].probabilities, abs=1e-5)
+    assert predictions[0].all_emotions == pytest.approx(backend.predict(["sad"])[0].all_emotions, abs=1e-5)
 
 
 def test_a_missing_directory_is_a_load_error(tmp_path: Path) -> None:

@@ -1,16 +1,25 @@
-"""Builds the FastAPI application; the only place that knows every router and middleware."""
+"""The composition root: builds the services from the Settings it is given, then the FastAPI app around them.
+
+The only place that knows every router and middleware. Nothing here reads the environment: the Lambda entry and
+``make serve`` (``build_app`` as a uvicorn factory) pass the settings in, or get them once from ``get_settings``.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 
-from .classifier import ModelState, load_model
+from .classifier import load_model
 from .demo import router as demo_router
 from .deps import ApiKeyDep
 from .errors import install_error_handlers
 from .middleware import JsonCORSMiddleware, RequestMiddleware
+from .model_source import S3Client
+from .observability import Observability
 from .routes import predict_router, service_router
 from .security import ApiKeyGuard
+from .services import Services
 from .settings import Settings, get_settings
 
 DESCRIPTION = """
@@ -22,8 +31,8 @@ requires an API key, send it in the `x-api-key` header.
 """
 
 
-def create_app(settings: Settings, model_state: ModelState, api_key_guard: ApiKeyGuard) -> FastAPI:
-    """Assemble the app around an already loaded (or failed) model; nothing heavy happens here."""
+def create_app(services: Services) -> FastAPI:
+    """Assemble the app around ready services (a loaded or failed model); nothing heavy happens here."""
     app = FastAPI(
         title="Emotion classification API",
         version="1.0.0",
@@ -33,15 +42,14 @@ def create_app(settings: Settings, model_state: ModelState, api_key_guard: ApiKe
             {"name": "service", "description": "Health and model facts."},
         ],
     )
-    app.state.settings = settings
-    app.state.model_state = model_state
-    app.state.api_key_guard = api_key_guard
+    services.attach(app)
     install_error_handlers(app)
     # Wired only when a key is configured: an open deployment then neither pays for the check on every request
     # nor advertises a key header in /docs that it ignores.
-    app.include_router(predict_router, dependencies=[ApiKeyDep] if api_key_guard.is_required else [])
+    app.include_router(predict_router, dependencies=[ApiKeyDep] if services.api_key_guard.is_required else [])
     app.include_router(service_router)
     app.include_router(demo_router)
+    settings = services.settings
     if settings.cors_allow_origins:
         app.add_middleware(
             JsonCORSMiddleware,
@@ -51,13 +59,25 @@ def create_app(settings: Settings, model_state: ModelState, api_key_guard: ApiKe
             expose_headers=["x-request-id"],
             max_age=600,
         )
-    app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes, logger=services.observability.logger)
     return app
 
 
-def build_app(settings: Settings | None = None) -> FastAPI:
-    """Load the model and the API key once, then build the app: what the Lambda init and ``make serve`` run."""
-    settings = settings or get_settings()
-    guard = ApiKeyGuard(settings)
+def build_services(
+    settings: Settings, *, s3_client: S3Client | None = None, key_store_client: Any | None = None
+) -> Services:
+    """Logs, metrics and traces named by ``settings``; the model (cached per execution environment) and the key."""
+    observability = Observability(settings)
+    guard = ApiKeyGuard(settings, logger=observability.logger, boto3_client=key_store_client)
     guard.warm()
-    return create_app(settings, load_model(settings), guard)
+    model_state = load_model(settings, observability, s3_client=s3_client)
+    return Services(settings, model_state, guard, observability)
+
+
+def build_app(
+    settings: Settings | None = None, *, s3_client: S3Client | None = None, key_store_client: Any | None = None
+) -> FastAPI:
+    """What the Lambda init and ``make serve`` run: the services, then the app. AWS clients are injectable."""
+    return create_app(
+        build_services(settings or get_settings(), s3_client=s3_client, key_store_client=key_store_client)
+    )

@@ -1,4 +1,4 @@
-"""The one model of this execution environment: loaded during init, reused by every warm invocation."""
+"""The model of this execution environment: loaded during init, cached, and reused by every warm invocation."""
 
 from __future__ import annotations
 
@@ -11,27 +11,20 @@ from functools import cached_property
 
 from .backends import Backend, ModelInfo, ModelLoadError, load_backend
 from .model_source import S3Client, resolve_model_dir
-from .observability import logger, record_load_time, record_predictions, tracer
+from .observability import Observability
+from .schemas import Prediction
 from .settings import Settings
 
 
-@dataclass(frozen=True)
-class Prediction:
-    """One classified text: label, its probability, all probabilities (highest first), truncation."""
-
-    emotion: str
-    confidence: float
-    all_emotions: dict[str, float]
-    truncated: bool
-
-
 class Classifier:
-    """A loaded backend plus what the API reports about it."""
+    """A loaded backend plus what the API reports about it; every model call is traced and measured."""
 
-    def __init__(self, backend: Backend, *, load_seconds: float) -> None:
+    def __init__(self, backend: Backend, *, load_seconds: float, observability: Observability) -> None:
         self._backend = backend
+        self._observability = observability
         self.load_seconds = load_seconds
         self.loaded_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self._traced_predict = observability.tracer.capture_method(self._predict)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -50,17 +43,17 @@ class Classifier:
                 digest.update(chunk)
         return f"sha256:{digest.hexdigest()}"
 
-    @tracer.capture_method
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        """Classify a batch; each call is a traced subsegment and emits the prediction metrics."""
+        predictions: list[Prediction] = self._traced_predict(texts)
+        return predictions
+
+    def _predict(self, texts: Sequence[str]) -> list[Prediction]:
         started = time.perf_counter()
-        raw = self._backend.predict(texts)
+        predictions = self._backend.predict(texts)
         latency_ms = (time.perf_counter() - started) * 1000
-        predictions = []
-        for item in raw:
-            ranked = dict(sorted(item.probabilities.items(), key=lambda pair: pair[1], reverse=True))
-            emotion, confidence = next(iter(ranked.items()))
-            predictions.append(Prediction(emotion, confidence, ranked, item.truncated))
-        record_predictions([p.emotion for p in predictions], latency_ms, sum(p.truncated for p in predictions))
+        truncated = sum(prediction.truncated for prediction in predictions)
+        self._observability.record_predictions([p.emotion for p in predictions], latency_ms, truncated)
         return predictions
 
 
@@ -72,46 +65,50 @@ class ModelState:
     failure: str | None = None
 
 
-_state: ModelState | None = None
+#: What a loaded model is keyed on: where it comes from, which backend runs it, with how many threads.
+ModelKey = tuple[str, str, int]
+_cache: dict[ModelKey, ModelState] = {}
 
 
-@tracer.capture_method
-def load_model(settings: Settings, *, s3_client: S3Client | None = None) -> ModelState:
-    """Load the model once per execution environment; later calls return the same state.
+def model_key(settings: Settings) -> ModelKey:
+    source = settings.model_s3_uri or str(settings.model_path)
+    return source, settings.model_backend, settings.inference_threads()
+
+
+def load_model(settings: Settings, observability: Observability, *, s3_client: S3Client | None = None) -> ModelState:
+    """Load the model once per execution environment and key (``model_key``); later calls return the same state.
 
     A failure is logged once, with its traceback, and kept: the function keeps answering (503) instead of
     crash-looping through cold starts.
     """
-    global _state
-    if _state is not None:
-        return _state
+    key = model_key(settings)
+    if key in _cache:
+        return _cache[key]
+    logger = observability.logger
     started = time.perf_counter()
     try:
         model_dir, source = resolve_model_dir(settings, s3_client=s3_client)
-        backend = load_backend(
-            settings.model_backend, model_dir, source=source, num_threads=settings.inference_threads()
-        )
+        backend = load_backend(settings.model_backend, model_dir, source=source, num_threads=key[2])
     except ModelLoadError as exc:
         logger.exception("model_load_failed", extra={"reason": str(exc)})
-        _state = ModelState(failure=str(exc))
-        return _state
+        _cache[key] = ModelState(failure=str(exc))
+        return _cache[key]
     load_seconds = time.perf_counter() - started
-    _state = ModelState(classifier=Classifier(backend, load_seconds=load_seconds))
-    record_load_time(load_seconds * 1000)
+    _cache[key] = ModelState(classifier=Classifier(backend, load_seconds=load_seconds, observability=observability))
+    observability.record_load_time(load_seconds * 1000)
     logger.info(
         "model_loaded",
         extra={
             "model": backend.info.name,
             "source": source,
             "backend": backend.info.backend,
-            "threads": settings.inference_threads(),
+            "threads": key[2],
             "load_ms": round(load_seconds * 1000, 1),
         },
     )
-    return _state
+    return _cache[key]
 
 
-def reset_model_state() -> None:
-    """Forget the loaded model, so tests can load another."""
-    global _state
-    _state = None
+def reset_model_cache() -> None:
+    """Forget every loaded model, as a new execution environment would (tests)."""
+    _cache.clear()

@@ -17,6 +17,8 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from .services import services_of
+
 PAGE_PATH = Path(__file__).resolve().parent / "static" / "demo.html"
 
 router = APIRouter()
@@ -59,10 +61,11 @@ def render_page(*, key_required: bool, max_text_chars: int, max_batch: int) -> s
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 async def demo_page(request: Request) -> HTMLResponse:
     """Serve the page; it asks for an API key only when this deployment requires one."""
-    settings = request.app.state.settings
+    services = services_of(request.app)
+    settings = services.settings
     _, csp = _page()
     html = render_page(
-        key_required=request.app.state.api_key_guard.is_required,
+        key_required=services.api_key_guard.is_required,
         max_text_chars=settings.max_text_chars,
         max_batch=settings.max_batch,
     )

@@ -14,28 +14,33 @@ from fastapi.security import APIKeyHeader
 
 from .classifier import Classifier, ModelState
 from .errors import AuthUnavailableError, ModelUnavailableError, UnauthorizedError
-from .security import ApiKeyGuard, KeyUnavailableError
+from .security import KeyUnavailableError
+from .services import Services, services_of
 
 _api_key_header = APIKeyHeader(
     name="x-api-key", auto_error=False, description="Required when the deployment sets a key."
 )
 
 
+async def get_services(request: Request) -> Services:
+    return services_of(request.app)
+
+
 async def get_model_state(request: Request) -> ModelState:
-    return request.app.state.model_state
+    return services_of(request.app).model_state
 
 
 async def get_classifier(request: Request) -> Classifier:
     # Reads the state itself rather than depending on get_model_state: FastAPI resolves every dependency
     # afresh on each request, and each level costs the hot path tens of microseconds.
-    classifier = request.app.state.model_state.classifier
+    classifier = services_of(request.app).model_state.classifier
     if classifier is None:
         raise ModelUnavailableError
     return classifier
 
 
 async def require_api_key(request: Request, presented: Annotated[str | None, Depends(_api_key_header)]) -> None:
-    guard: ApiKeyGuard = request.app.state.api_key_guard
+    guard = services_of(request.app).api_key_guard
     try:
         is_valid = guard.is_valid(presented)
     except KeyUnavailableError:
@@ -44,6 +49,7 @@ async def require_api_key(request: Request, presented: Annotated[str | None, Dep
         raise UnauthorizedError
 
 
+ServicesDep = Annotated[Services, Depends(get_services)]
 ModelStateDep = Annotated[ModelState, Depends(get_model_state)]
 ClassifierDep = Annotated[Classifier, Depends(get_classifier)]
 ApiKeyDep = Depends(require_api_key)

@@ -5,8 +5,7 @@ Messages are fixed strings chosen here: exception text, input values and stack t
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -117,45 +116,76 @@ class DeadlineExceededError(ServiceError):
     message = "Too little time was left to answer this request. Retry it."
 
 
-_HTTP_CODES = {
-    400: ("bad_request", "The request could not be understood."),
-    401: (UnauthorizedError.code, UnauthorizedError.message),
-    404: ("not_found", "There is no such path. See /docs for the API."),
-    405: ("method_not_allowed", "This path does not accept that method. See /docs for the API."),
-    413: (PayloadTooLargeError.code, PayloadTooLargeError.message),
-    415: (UnsupportedMediaTypeError.code, UnsupportedMediaTypeError.message),
+class UnsupportedEventError(ServiceError):
+    """Raised when the function is invoked with an event no event source of the entry claims."""
+
+    status_code = 400
+    code = "unsupported_event"
+    message = "Only API Gateway and warm-up events are handled."
+
+
+class NotFoundError(ServiceError):
+    """Raised when no route has the requested path."""
+
+    status_code = 404
+    code = "not_found"
+    message = "There is no such path. See /docs for the API."
+
+
+class MethodNotAllowedError(ServiceError):
+    """Raised when the path exists but not for this method."""
+
+    status_code = 405
+    code = "method_not_allowed"
+    message = "This path does not accept that method. See /docs for the API."
+
+
+#: The framework's own HTTP errors, as the service errors that describe them. A bare 400 from FastAPI means the
+#: body could not be decoded (bytes that are not UTF-8), hence invalid_body.
+_HTTP_ERRORS: dict[int, type[ServiceError]] = {
+    400: InvalidBodyError,
+    401: UnauthorizedError,
+    404: NotFoundError,
+    405: MethodNotAllowedError,
+    413: PayloadTooLargeError,
+    415: UnsupportedMediaTypeError,
 }
 
 
-def request_id_of(request: Request) -> str:
-    """The id set by the request middleware; a fresh one if the failure came before it ran."""
-    return str(getattr(request.state, "request_id", None) or uuid.uuid4())
+def error_body(error: ServiceError, request_id: str, *, details: list[ErrorDetail] | None = None) -> dict[str, Any]:
+    """The one error body, as JSON-ready data: ``{"error": {"code", "message", "request_id"[, "details"]}}``."""
+    body = ErrorBody(error=ErrorInfo(code=error.code, message=error.message, request_id=request_id, details=details))
+    return body.model_dump(exclude_none=True)
 
 
 def error_response(
-    status_code: int,
-    code: str,
-    message: str,
+    error: ServiceError,
     request_id: str,
     *,
-    scope: MutableMapping[str, Any],
+    scope: MutableMapping[str, Any] | None = None,
     details: list[ErrorDetail] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    """Render the one error body, with the request id in the body and the header.
+    """The one error body as an HTTP response, the request id in the body and the header.
 
-    The code (and the details) also go on the request's one log line, so every error is findable by code.
+    With the request's ``scope``, the code (and the details) also go on the request's one log line, so every error
+    is findable by code.
     """
-    log_fields: dict[str, Any] = {"error_code": code}
-    if details:
-        log_fields["details"] = [detail.model_dump() for detail in details]
-    add_log_fields(scope, log_fields)
-    body = ErrorBody(error=ErrorInfo(code=code, message=message, request_id=request_id, details=details))
+    if scope is not None:
+        log_fields: dict[str, Any] = {"error_code": error.code}
+        if details:
+            log_fields["details"] = [detail.model_dump() for detail in details]
+        add_log_fields(scope, log_fields)
     return JSONResponse(
-        body.model_dump(exclude_none=True),
-        status_code=status_code,
-        headers={**(headers or {}), REQUEST_ID_HEADER: request_id},
+        error_body(error, request_id, details=details),
+        status_code=error.status_code,
+        headers={**(headers or error.headers or {}), REQUEST_ID_HEADER: request_id},
     )
+
+
+def request_id_of(scope: Mapping[str, Any]) -> str:
+    """The request id the entry or the request middleware resolved for this request."""
+    return str(scope["state"]["request_id"])
 
 
 def _validation_details(errors: list[Any]) -> list[ErrorDetail]:
@@ -170,31 +200,31 @@ def _validation_details(errors: list[Any]) -> list[ErrorDetail]:
 
 
 async def _on_service_error(request: Request, exc: ServiceError) -> JSONResponse:
-    return error_response(
-        exc.status_code, exc.code, exc.message, request_id_of(request), scope=request.scope, headers=exc.headers
-    )
+    return error_response(exc, request_id_of(request.scope), scope=request.scope)
 
 
 async def _on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    errors = list(exc.errors())
-    details = _validation_details(errors)
-    if any(detail.type == "json_invalid" for detail in details):
-        error: ServiceError = InvalidBodyError()
-    else:
-        error = InvalidInputError()
-    return error_response(
-        error.status_code, error.code, error.message, request_id_of(request), scope=request.scope, details=details
-    )
+    details = _validation_details(list(exc.errors()))
+    is_syntax = any(detail.type == "json_invalid" for detail in details)
+    error = InvalidBodyError() if is_syntax else InvalidInputError()
+    return error_response(error, request_id_of(request.scope), scope=request.scope, details=details)
 
 
 async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    code, message = _HTTP_CODES.get(exc.status_code, ("http_error", "The request could not be served."))
-    if exc.status_code == 400:
-        # FastAPI raises a bare 400 when the body is not decodable (e.g. bytes that are not UTF-8).
-        code, message = InvalidBodyError.code, InvalidBodyError.message
-    return error_response(
-        exc.status_code, code, message, request_id_of(request), scope=request.scope, headers=exc.headers
-    )
+    kind = _HTTP_ERRORS.get(exc.status_code)
+    error = kind(headers=exc.headers) if kind else HttpError(exc.status_code, headers=exc.headers)
+    return error_response(error, request_id_of(request.scope), scope=request.scope)
+
+
+class HttpError(ServiceError):
+    """Any other HTTP error status the framework raises, kept with its status."""
+
+    code = "http_error"
+    message = "The request could not be served."
+
+    def __init__(self, status_code: int, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(headers=headers)
+        self.status_code = status_code
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -1,4 +1,5 @@
-"""API Gateway specifics Mangum leaves to us: stage prefixes, strict body decoding, and direct error replies.
+"""API Gateway specifics Mangum leaves to us: stage prefixes, the request id in the scope, strict body decoding,
+and replies built without the app.
 
 Behind a named stage the browser sees ``/dev/docs``; with ``root_path`` set to ``/dev`` FastAPI routes the
 request and points /docs at ``/dev/openapi.json``.
@@ -14,6 +15,14 @@ from typing import Any
 
 from mangum.handlers import APIGateway, HTTPGateway
 from mangum.types import Scope
+
+from .errors import REQUEST_ID_HEADER, ServiceError, error_body
+
+
+def _with_request_id(scope: Scope, event: dict[str, Any]) -> Scope:
+    """Carry the id the entry resolved (``requestContext.requestId``) to the app, which never looks it up again."""
+    scope.setdefault("state", {})["request_id"] = str(event["requestContext"]["requestId"])  # type: ignore[typeddict-item]
+    return scope
 
 
 def _with_stage_root(scope: Scope, stage: str | None, *, path_has_stage: bool) -> Scope:
@@ -38,7 +47,8 @@ class StageAwareHTTPGateway(HTTPGateway):
     @cached_property
     def scope(self) -> Scope:
         context = self.event["requestContext"]
-        return _with_stage_root(super().scope, context.get("stage"), path_has_stage=True)
+        scope = _with_stage_root(super().scope, context.get("stage"), path_has_stage=True)
+        return _with_request_id(scope, self.event)
 
 
 class StageAwareAPIGateway(APIGateway):
@@ -50,7 +60,8 @@ class StageAwareAPIGateway(APIGateway):
         stage = context.get("stage")
         full_path = str(context.get("path") or "")
         has_prefix = bool(stage) and full_path.startswith(f"/{stage}/")
-        return _with_stage_root(super().scope, stage if has_prefix else None, path_has_stage=False)
+        scope = _with_stage_root(super().scope, stage if has_prefix else None, path_has_stage=False)
+        return _with_request_id(scope, self.event)
 
 
 GATEWAY_HANDLERS = [StageAwareHTTPGateway, StageAwareAPIGateway]
@@ -95,13 +106,20 @@ def request_id_of_event(event: Any) -> str | None:
     return None
 
 
-def direct_response(event: dict[str, Any], status_code: int, body: dict[str, Any], request_id: str) -> dict[str, Any]:
-    """A proxy response built without the app, for events that cannot reach it."""
-    headers = {"content-type": "application/json", "x-request-id": request_id}
+def with_request_id(event: dict[str, Any], request_id: str) -> dict[str, Any]:
+    """The event with ``requestContext.requestId`` set, when API Gateway left it out (hand-made test events)."""
+    if event["requestContext"].get("requestId"):
+        return event
+    return {**event, "requestContext": {**event["requestContext"], "requestId": request_id}}
+
+
+def direct_response(event: dict[str, Any], error: ServiceError, request_id: str) -> dict[str, Any]:
+    """A proxy response in the API's error shape, for requests refused before they reach the app."""
+    headers = {"content-type": "application/json", REQUEST_ID_HEADER: request_id}
     response: dict[str, Any] = {
-        "statusCode": status_code,
+        "statusCode": error.status_code,
         "headers": headers,
-        "body": json.dumps(body),
+        "body": json.dumps(error_body(error, request_id)),
         "isBase64Encoded": False,
     }
     if event.get("version") != "2.0":

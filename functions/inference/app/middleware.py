@@ -10,6 +10,7 @@ import re
 import time
 import uuid
 
+from aws_lambda_powertools import Logger
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,18 +23,17 @@ from .errors import (
     UnsupportedMediaTypeError,
     error_response,
 )
-from .observability import logged_fields, logger
+from .observability import logged_fields
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
 def _request_id(scope: Scope, headers: dict[str, str]) -> str:
-    event = scope.get("aws.event")
-    if isinstance(event, dict):
-        request_id = (event.get("requestContext") or {}).get("requestId")
-        if request_id:
-            return str(request_id)
+    """The id the Lambda entry resolved (API Gateway's), else a safe client-sent one, else a new one."""
+    resolved = scope.get("state", {}).get("request_id")
+    if resolved:
+        return str(resolved)
     incoming = headers.get(REQUEST_ID_HEADER, "")
     return incoming if _SAFE_REQUEST_ID.match(incoming) else str(uuid.uuid4())
 
@@ -69,9 +69,10 @@ def _typed_as_json(scope: Scope, body: bytes) -> ServiceError | None:
 class RequestMiddleware:
     """Assigns the request id, enforces MAX_BODY_BYTES and the JSON media type, logs one line per request."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, logger: Logger) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.logger = logger
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -100,20 +101,20 @@ class RequestMiddleware:
             elif refusal is None and scope["method"] in _BODY_METHODS and "content-type" not in headers:
                 refusal = _typed_as_json(scope, body)
             if refusal is not None:
-                response = error_response(refusal.status_code, refusal.code, refusal.message, request_id, scope=scope)
+                response = error_response(refusal, request_id, scope=scope)
                 status["code"] = refusal.status_code
                 await response(scope, receive, send)
                 return
             await self.app(scope, _replay(body or b"", receive), send_with_id)
         except Exception:
-            logger.exception("unhandled_error", extra={"request_id": request_id, "path": scope.get("path")})
+            self.logger.exception("unhandled_error", extra={"request_id": request_id, "path": scope.get("path")})
             if status["started"]:
                 return
             status["code"] = 500
-            response = error_response(500, ServiceError.code, ServiceError.message, request_id, scope=scope)
+            response = error_response(ServiceError(), request_id, scope=scope)
             await response(scope, receive, send)
         finally:
-            logger.info(
+            self.logger.info(
                 "request",
                 extra={
                     "request_id": request_id,
@@ -160,12 +161,7 @@ class JsonCORSMiddleware(CORSMiddleware):
                 name: value for name, value in response.headers.items() if name.startswith(("access-control-", "vary"))
             }
             response = error_response(
-                CorsRefusedError.status_code,
-                CorsRefusedError.code,
-                CorsRefusedError.message,
-                scope["state"]["request_id"],
-                scope=scope,
-                headers=cors_headers,
+                CorsRefusedError(), scope["state"]["request_id"], scope=scope, headers=cors_headers
             )
         await response(scope, receive, send)
 

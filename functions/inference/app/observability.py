@@ -1,4 +1,4 @@
-"""Logger, metrics and tracer shared by the whole function, and the names of the metrics it emits.
+"""Logs, metrics and traces, built from the Settings they are given, and the names of the metrics the function emits.
 
 Metrics are only recorded inside Lambda invocations, where the handler flushes them every time; a local server
 would otherwise keep them in memory forever.
@@ -14,7 +14,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-from .settings import get_settings
+from .settings import Settings
 
 PREDICTIONS = "Predictions"
 PREDICTED_LABEL = "PredictedLabel"
@@ -27,9 +27,7 @@ DEADLINE_REFUSALS = "DeadlineRefusals"
 # Health checks, /docs and refused requests record no metric; Powertools would warn about each such invocation.
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
-_settings = get_settings()
-logger = Logger(service=_settings.service_name)
-metrics = Metrics(namespace=_settings.metrics_namespace, service=_settings.service_name)
+_LOG_FIELDS = "log_fields"
 
 
 class DisabledTracer:
@@ -42,12 +40,49 @@ class DisabledTracer:
     capture_lambda_handler = capture_method
 
 
-tracer: Tracer | DisabledTracer = (
-    Tracer(service=_settings.service_name) if _settings.is_tracing_enabled else DisabledTracer()
-)
+class Observability:
+    """The Logger, Metrics and Tracer of one app, named after its settings.
 
-_metrics_enabled = False
-_LOG_FIELDS = "log_fields"
+    Powertools configures one stdlib logger per service name, the first time a Logger of that name is built; later
+    instances share its handler (tests redirect ``logger.registered_handler.stream``).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.logger = Logger(service=settings.service_name)
+        self.metrics = Metrics(namespace=settings.metrics_namespace, service=settings.service_name)
+        self.tracer: Tracer | DisabledTracer = (
+            Tracer(service=settings.service_name) if settings.is_tracing_enabled else DisabledTracer()
+        )
+        self.metrics_enabled = False
+
+    def enable_metrics(self) -> None:
+        """Called by the Lambda entry, whose ``log_metrics`` decorator flushes the metrics after every invocation."""
+        self.metrics_enabled = True
+
+    def record_metric(self, name: str, value: float, unit: MetricUnit = MetricUnit.Count) -> None:
+        """Add one metric value when running under the Lambda entry."""
+        if self.metrics_enabled:
+            self.metrics.add_metric(name=name, unit=unit, value=value)
+
+    def record_load_time(self, milliseconds: float) -> None:
+        """How long the cold start spent loading the model."""
+        self.record_metric(MODEL_LOAD_TIME, milliseconds, MetricUnit.Milliseconds)
+
+    def record_predictions(self, labels: Sequence[str], latency_ms: float, truncated: int) -> None:
+        """Metrics of one model call: how many texts (Average is the batch size), how long, one count per label.
+
+        Invocations and errors are not repeated here: Lambda's own AWS/Lambda metrics count them for free, and each
+        metric costs every request time in the EMF document.
+        """
+        if not self.metrics_enabled:
+            return
+        self.metrics.add_metric(name=PREDICTIONS, unit=MetricUnit.Count, value=len(labels))
+        self.metrics.add_metric(name=INFERENCE_LATENCY, unit=MetricUnit.Milliseconds, value=latency_ms)
+        if truncated:
+            self.metrics.add_metric(name=TRUNCATED_TEXTS, unit=MetricUnit.Count, value=truncated)
+        for label, count in Counter(labels).items():
+            # Label counts as their own metric names keep the dimension set fixed and the cardinality at six.
+            self.metrics.add_metric(name=f"{PREDICTED_LABEL}_{label}", unit=MetricUnit.Count, value=count)
 
 
 def add_log_fields(scope: MutableMapping[str, Any], fields: Mapping[str, Any]) -> None:
@@ -58,37 +93,3 @@ def add_log_fields(scope: MutableMapping[str, Any], fields: Mapping[str, Any]) -
 def logged_fields(scope: Mapping[str, Any]) -> dict[str, Any]:
     """What routes and error handlers added with ``add_log_fields``."""
     return scope.get("state", {}).get(_LOG_FIELDS, {})
-
-
-def enable_metrics() -> None:
-    """Called by the Lambda entry, whose ``log_metrics`` decorator flushes the metrics after every invocation."""
-    global _metrics_enabled
-    _metrics_enabled = True
-
-
-def record_metric(name: str, value: float, unit: MetricUnit = MetricUnit.Count) -> None:
-    """Add one metric value when running under the Lambda entry."""
-    if _metrics_enabled:
-        metrics.add_metric(name=name, unit=unit, value=value)
-
-
-def record_load_time(milliseconds: float) -> None:
-    """How long the cold start spent loading the model."""
-    record_metric(MODEL_LOAD_TIME, milliseconds, MetricUnit.Milliseconds)
-
-
-def record_predictions(labels: Sequence[str], latency_ms: float, truncated: int) -> None:
-    """Metrics of one model call: how many texts (Average is the batch size), how long, one count per label.
-
-    Invocations and errors are not repeated here: Lambda's own AWS/Lambda metrics count them for free, and each
-    metric costs every request time in the EMF document.
-    """
-    if not _metrics_enabled:
-        return
-    metrics.add_metric(name=PREDICTIONS, unit=MetricUnit.Count, value=len(labels))
-    metrics.add_metric(name=INFERENCE_LATENCY, unit=MetricUnit.Milliseconds, value=latency_ms)
-    if truncated:
-        metrics.add_metric(name=TRUNCATED_TEXTS, unit=MetricUnit.Count, value=truncated)
-    for label, count in Counter(labels).items():
-        # Label counts as their own metric names keep the dimension set fixed and the cardinality at six.
-        metrics.add_metric(name=f"{PREDICTED_LABEL}_{label}", unit=MetricUnit.Count, value=count)

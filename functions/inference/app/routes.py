@@ -12,8 +12,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from .classifier import Classifier, Prediction
-from .deps import ClassifierDep, ModelStateDep
+from .classifier import Classifier
+from .deps import ClassifierDep, ServicesDep
 from .errors import AuthUnavailableError, BatchTooLargeError, ModelUnavailableError, TextTooLongError
 from .observability import add_log_fields
 from .schemas import (
@@ -24,9 +24,10 @@ from .schemas import (
     LabelsResponse,
     ModelInfoResponse,
     ModelSummary,
+    Prediction,
     PredictRequest,
-    PredictResponse,
 )
+from .services import services_of
 from .settings import Settings
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -35,7 +36,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         400: "The body is not UTF-8 JSON.",
         401: "The API key is missing or wrong (only when the deployment requires one).",
         413: "The body is larger than MAX_BODY_BYTES.",
-        415: "The body has no JSON Content-Type or is compressed.",
+        415: "The body is compressed, has a Content-Type other than JSON, or has none and is not JSON.",
         422: "A field is missing, of the wrong type, empty, too long, or the batch is too large.",
         503: "The model (or the API key store) is unavailable.",
     }.items()
@@ -55,8 +56,9 @@ def _check_limits(texts: list[str], settings: Settings) -> None:
 
 
 def _classify(texts: list[str], classifier: Classifier, request: Request) -> list[Prediction]:
-    # Settings come from app state rather than a dependency: each dependency FastAPI solves costs the hot path.
-    settings: Settings = request.app.state.settings
+    # Settings come from the app's services rather than a dependency: each dependency FastAPI solves costs the
+    # hot path.
+    settings = services_of(request.app).settings
     _check_limits(texts, settings)
     predictions = classifier.predict(texts)
     fields: dict[str, Any] = {
@@ -70,34 +72,25 @@ def _classify(texts: list[str], classifier: Classifier, request: Request) -> lis
     return predictions
 
 
-def _to_response(prediction: Prediction) -> PredictResponse:
-    return PredictResponse(
-        emotion=prediction.emotion,
-        confidence=prediction.confidence,
-        all_emotions=prediction.all_emotions,
-        truncated=prediction.truncated,
-    )
-
-
-@predict_router.post("/predict", response_model=PredictResponse, responses=_ERRORS)
-async def predict(body: PredictRequest, classifier: ClassifierDep, request: Request) -> PredictResponse:
+@predict_router.post("/predict", response_model=Prediction, responses=_ERRORS)
+async def predict(body: PredictRequest, classifier: ClassifierDep, request: Request) -> Prediction:
     """Classify one text into one of six emotions, with the probabilities of all six."""
-    return _to_response(_classify([body.text], classifier, request)[0])
+    return _classify([body.text], classifier, request)[0]
 
 
 @predict_router.post("/predict/batch", response_model=BatchPredictResponse, responses=_ERRORS)
 async def predict_batch(body: BatchPredictRequest, classifier: ClassifierDep, request: Request) -> BatchPredictResponse:
     """Classify up to MAX_BATCH texts in one model call; predictions come back in the order given."""
-    predictions = _classify(body.texts, classifier, request)
-    return BatchPredictResponse(predictions=[_to_response(prediction) for prediction in predictions])
+    return BatchPredictResponse.model_construct(predictions=_classify(body.texts, classifier, request))
 
 
 @service_router.get("/health", response_model=HealthResponse, responses={503: _ERRORS[503]})
-async def health(state: ModelStateDep, request: Request) -> HealthResponse:
+async def health(services: ServicesDep) -> HealthResponse:
     """200 only when the model is loaded and, if a key is required, the key store is readable."""
+    state = services.model_state
     if state.classifier is None:
         raise ModelUnavailableError
-    guard = request.app.state.api_key_guard
+    guard = services.api_key_guard
     if guard.is_required and guard.last_failure is not None:
         raise AuthUnavailableError
     info = state.classifier.info

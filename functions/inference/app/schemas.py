@@ -53,8 +53,8 @@ class BatchPredictRequest(BaseModel):
     texts: list[Text] = Field(min_length=1, description="Texts to classify; 1 to MAX_BATCH items (default 32).")
 
 
-class PredictResponse(BaseModel):
-    """The predicted emotion and the probability of each of the six."""
+class Prediction(BaseModel):
+    """The predicted emotion and the probability of each of the six: what a backend returns and a route sends."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -78,7 +78,7 @@ class PredictResponse(BaseModel):
 class BatchPredictResponse(BaseModel):
     """One prediction per input text, in the order given."""
 
-    predictions: list[PredictResponse]
+    predictions: list[Prediction]
 
 
 class ModelSummary(BaseModel):

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .observability import logger
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger
 
 
 class KeyUnavailableError(Exception):
@@ -20,7 +22,12 @@ class KeyUnavailableError(Exception):
 class ApiKeyGuard:
     """Knows whether a key is required and compares presented keys in constant time; never logs a key."""
 
-    def __init__(self, settings: Settings, *, boto3_client: Any | None = None) -> None:
+    def __init__(self, settings: Settings, *, logger: Logger | None = None, boto3_client: Any | None = None) -> None:
+        if logger is None:
+            from aws_lambda_powertools import Logger
+
+            logger = Logger(service=settings.service_name)
+        self._logger = logger
         self._secret_name = settings.api_key_secret_name
         self._parameter_name = settings.api_key_parameter_name
         self._max_age = settings.api_key_cache_seconds
@@ -38,7 +45,7 @@ class ApiKeyGuard:
             value = self._fetch()
         except Exception as exc:  # any failure of the key store must deny, whatever its type
             self.last_failure = type(exc).__name__
-            logger.error("api_key_unavailable", extra={"reason": self.last_failure})
+            self._logger.error("api_key_unavailable", extra={"reason": self.last_failure})
             raise KeyUnavailableError from exc
         key = (value.decode() if isinstance(value, bytes) else str(value)).strip()
         if not key:

@@ -14,8 +14,7 @@ import time
 
 from snapshot_restore_py import register_after_restore, register_before_snapshot
 
-from .handler import app, handler
-from .observability import logger, metrics
+from .handler import handler, logger, metrics, services
 
 __all__ = ["handler", "log_restore", "warm_up_before_snapshot"]
 
@@ -30,9 +29,9 @@ def warm_up_before_snapshot() -> None:
     An exception here fails the snapshot and so the version's publication: a model that cannot predict is refused
     at deploy time instead of in every restored environment.
     """
-    classifier = app.state.model_state.classifier
+    classifier = services.model_state.classifier
     if classifier is None:
-        logger.warning("snapshot_without_model", extra={"reason": app.state.model_state.failure})
+        logger.warning("snapshot_without_model", extra={"reason": services.model_state.failure})
         return
     started = time.perf_counter()
     classifier.predict(list(WARMUP_TEXTS))
@@ -45,5 +44,4 @@ def warm_up_before_snapshot() -> None:
 @register_after_restore
 def log_restore() -> None:
     """Mark in the logs where an environment restored from the snapshot starts."""
-    model_state = app.state.model_state
-    logger.info("restored_from_snapshot", extra={"model_loaded": model_state.classifier is not None})
+    logger.info("restored_from_snapshot", extra={"model_loaded": services.model_state.classifier is not None})

@@ -1,5 +1,32 @@
-"""Inference backends: the only modules that import an ML framework."""
+"""Inference backends, the only modules that import an ML framework, and the registry that names them.
 
-from .base import Backend, ModelInfo, ModelLoadError, RawPrediction, load_backend
+A backend joins by adding its module and class to ``BACKENDS``; MODEL_BACKEND accepts exactly these names.
+Importing this package stays cheap: a backend's module (and its framework) is imported only when it is loaded.
+"""
 
-__all__ = ["Backend", "ModelInfo", "ModelLoadError", "RawPrediction", "load_backend"]
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from .base import Backend, ModelConfig, ModelInfo, ModelLoadError
+
+#: Backend name -> (module in this package, class): the class takes (model config, source=..., num_threads=...).
+BACKENDS: dict[str, tuple[str, str]] = {
+    "onnx": ("onnx_backend", "OnnxBackend"),
+    "torch": ("torch_backend", "TorchBackend"),
+}
+
+
+def load_backend(kind: str, model_dir: Path, *, source: str, num_threads: int) -> Backend:
+    """Load the model folder with the backend named ``kind``; imports its framework only now."""
+    if kind not in BACKENDS:
+        raise ModelLoadError(f"unknown backend {kind!r}; known: {sorted(BACKENDS)}")
+    config = ModelConfig.read(model_dir)
+    module_name, class_name = BACKENDS[kind]
+    module = importlib.import_module(f"{__name__}.{module_name}")
+    backend: Backend = getattr(module, class_name)(config, source=source, num_threads=num_threads)
+    return backend
+
+
+__all__ = ["BACKENDS", "Backend", "ModelConfig", "ModelInfo", "ModelLoadError", "load_backend"]

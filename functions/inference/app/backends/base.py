@@ -1,4 +1,4 @@
-"""The interface every inference backend offers, so routes never depend on a framework."""
+"""What every inference backend shares: the model folder's config, the Backend protocol, and building results."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
+
+from ..schemas import Prediction
 
 #: The int8 ONNX graph and its export report, written beside the Hugging Face files by scripts/export_onnx.py.
 ONNX_FILENAME = "model.int8.onnx"
@@ -18,6 +20,39 @@ EMOTIONS = frozenset({"anger", "fear", "joy", "love", "sadness", "surprise"})
 
 class ModelLoadError(Exception):
     """Raised when a model directory is missing, incomplete or not a six-emotion classifier."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The facts a backend needs from a model folder's config.json, read once."""
+
+    folder: Path
+    labels_by_index: tuple[str, ...]
+    name: str
+    architecture: str
+    max_position_embeddings: int
+
+    @classmethod
+    def read(cls, folder: Path) -> ModelConfig:
+        """Parse config.json; labels by name from id2label, since public emotion models disagree on the order."""
+        try:
+            config: dict[str, Any] = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+            id2label = {int(index): str(name).strip().lower() for index, name in config["id2label"].items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ModelLoadError(f"{folder}/config.json is missing or has no usable id2label") from exc
+        if set(id2label.values()) != EMOTIONS or len(id2label) != len(EMOTIONS) or set(id2label) != set(range(6)):
+            raise ModelLoadError(
+                f"id2label must name the six emotions {sorted(EMOTIONS)}, got {sorted(id2label.values())}"
+            )
+        name = str(config.get("_name_or_path") or "")
+        return cls(
+            folder=folder,
+            labels_by_index=tuple(id2label[index] for index in range(len(id2label))),
+            # A hub id names the model; a local path says nothing a reader could use, so the folder name does.
+            name=name if name and not name.startswith(("/", ".")) else folder.name,
+            architecture=str((config.get("architectures") or ["unknown"])[0]),
+            max_position_embeddings=int(config.get("max_position_embeddings", 512)),
+        )
 
 
 @dataclass(frozen=True)
@@ -33,14 +68,6 @@ class ModelInfo:
     weights_file: Path
 
 
-@dataclass(frozen=True)
-class RawPrediction:
-    """Probabilities by label for one text, and whether the text was cut to the model's length."""
-
-    probabilities: dict[str, float]
-    truncated: bool
-
-
 class Backend(Protocol):
     """A loaded model: labels, facts, and batched prediction."""
 
@@ -50,60 +77,34 @@ class Backend(Protocol):
     @property
     def info(self) -> ModelInfo: ...
 
-    def predict(self, texts: Sequence[str]) -> list[RawPrediction]: ...
+    def predict(self, texts: Sequence[str]) -> list[Prediction]: ...
 
 
 class LabelledBackend:
     """What every backend shares: labels by model output index, the model facts, and turning rows into results."""
 
-    _labels_by_index: list[str]
+    _config: ModelConfig
     _info: ModelInfo
 
     @property
     def labels(self) -> tuple[str, ...]:
-        return tuple(sorted(self._labels_by_index))
+        return tuple(sorted(self._config.labels_by_index))
 
     @property
     def info(self) -> ModelInfo:
         return self._info
 
-    def _to_predictions(self, probabilities: list[list[float]], truncated: list[bool]) -> list[RawPrediction]:
-        return [
-            RawPrediction(dict(zip(self._labels_by_index, row, strict=True)), was_truncated)
-            for row, was_truncated in zip(probabilities, truncated, strict=True)
-        ]
-
-
-def read_labels(model_dir: Path) -> dict[int, str]:
-    """id2label from config.json, by name: public emotion models disagree on the id order."""
-    try:
-        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-        id2label = {int(index): str(name).strip().lower() for index, name in config["id2label"].items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ModelLoadError(f"{model_dir}/config.json is missing or has no usable id2label") from exc
-    if set(id2label.values()) != EMOTIONS or len(id2label) != len(EMOTIONS):
-        raise ModelLoadError(f"id2label must name the six emotions {sorted(EMOTIONS)}, got {sorted(id2label.values())}")
-    return id2label
-
-
-def model_name(model_dir: Path) -> str:
-    """A readable model name: the config's ``_name_or_path`` when it is a hub id, else the folder name."""
-    try:
-        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return model_dir.name
-    name = str(config.get("_name_or_path") or "")
-    return name if name and not name.startswith(("/", ".")) else model_dir.name
-
-
-def load_backend(kind: str, model_dir: Path, *, source: str, num_threads: int) -> Backend:
-    """Build the backend named by MODEL_BACKEND; imports its framework only when chosen."""
-    if kind == "torch":
-        from .torch_backend import TorchBackend
-
-        return TorchBackend(model_dir, source=source, num_threads=num_threads)
-    if kind == "onnx":
-        from .onnx_backend import OnnxBackend
-
-        return OnnxBackend(model_dir, source=source, num_threads=num_threads)
-    raise ModelLoadError(f"unknown backend {kind!r}")
+    def _to_predictions(self, probabilities: list[list[float]], truncated: list[bool]) -> list[Prediction]:
+        """Rows of probabilities (model output order) as results, every label ranked highest first."""
+        labels = self._config.labels_by_index
+        predictions = []
+        for row, was_truncated in zip(probabilities, truncated, strict=True):
+            ranked = dict(sorted(zip(labels, row, strict=True), key=lambda pair: pair[1], reverse=True))
+            emotion, confidence = next(iter(ranked.items()))
+            # Built without validation: the values come from the model, and this is the hot path.
+            predictions.append(
+                Prediction.model_construct(
+                    emotion=emotion, confidence=confidence, all_emotions=ranked, truncated=was_truncated
+                )
+            )
+        return predictions

@@ -14,16 +14,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from .base import (
-    ONNX_FILENAME,
-    ONNX_REPORT_FILENAME,
-    LabelledBackend,
-    ModelInfo,
-    ModelLoadError,
-    RawPrediction,
-    model_name,
-    read_labels,
-)
+from ..schemas import Prediction
+from .base import ONNX_FILENAME, ONNX_REPORT_FILENAME, LabelledBackend, ModelConfig, ModelInfo, ModelLoadError
 from .tokenization import TextEncoder
 
 
@@ -41,33 +33,31 @@ def _session_options(num_threads: int) -> ort.SessionOptions:
 class OnnxBackend(LabelledBackend):
     """Loads ``model.int8.onnx`` and ``tokenizer.json`` from the model directory."""
 
-    def __init__(self, model_dir: Path, *, source: str, num_threads: int) -> None:
-        id2label = read_labels(model_dir)
-        graph = model_dir / ONNX_FILENAME
+    def __init__(self, config: ModelConfig, *, source: str, num_threads: int) -> None:
+        graph = config.folder / ONNX_FILENAME
         if not graph.is_file():
             raise ModelLoadError(f"{graph} is missing: run scripts/export_onnx.py, or set MODEL_BACKEND=torch")
         try:
-            config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
             self._session = ort.InferenceSession(
                 str(graph), sess_options=_session_options(num_threads), providers=["CPUExecutionProvider"]
             )
         except Exception as exc:  # onnxruntime raises its own exception types for unreadable graphs
             raise ModelLoadError(f"{graph} could not be loaded by ONNX Runtime") from exc
         self._input_names = {node.name for node in self._session.get_inputs()}
-        self._encoder = TextEncoder(model_dir, max_position_embeddings=int(config.get("max_position_embeddings", 512)))
-        self._labels_by_index = [id2label[index] for index in range(len(id2label))]
+        self._encoder = TextEncoder(config.folder, max_position_embeddings=config.max_position_embeddings)
+        self._config = config
         self._lock = threading.Lock()
         self._info = ModelInfo(
-            name=model_name(model_dir),
+            name=config.name,
             source=source,
-            architecture=(config.get("architectures") or ["unknown"])[0],
-            parameters=_parameter_count(model_dir),
+            architecture=config.architecture,
+            parameters=_parameter_count(config.folder),
             max_length=self._encoder.max_length,
             backend="onnx",
             weights_file=graph,
         )
 
-    def predict(self, texts: Sequence[str]) -> list[RawPrediction]:
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
         batch = self._encoder.encode(texts)
         feeds = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
         if "token_type_ids" in self._input_names:

@@ -5,29 +5,29 @@ from __future__ import annotations
 import inspect
 import threading
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification
 from transformers.utils import logging as transformers_logging
 
-from .base import LabelledBackend, ModelInfo, ModelLoadError, RawPrediction, model_name, read_labels
+from ..schemas import Prediction
+from .base import LabelledBackend, ModelConfig, ModelInfo, ModelLoadError
 from .tokenization import TextEncoder
 
 
 class TorchBackend(LabelledBackend):
     """Loads once per execution environment; ``predict`` is safe to call from several threads."""
 
-    def __init__(self, model_dir: Path, *, source: str, num_threads: int) -> None:
+    def __init__(self, config: ModelConfig, *, source: str, num_threads: int) -> None:
         torch.set_num_threads(num_threads)
         transformers_logging.disable_progress_bar()  # progress bars are noise in CloudWatch
-        id2label = read_labels(model_dir)
+        model_dir = config.folder
         weights = model_dir / "model.safetensors"
         if not weights.is_file():
             raise ModelLoadError(f"{weights} is missing")
         try:
             # Bandit B615 (unpinned Hub download) does not apply: a local directory, local_files_only=True.
-            config = AutoConfig.from_pretrained(model_dir, local_files_only=True)  # nosec B615
+            hf_config = AutoConfig.from_pretrained(model_dir, local_files_only=True)  # nosec B615
             model, loading = AutoModelForSequenceClassification.from_pretrained(  # nosec B615
                 model_dir, local_files_only=True, dtype=torch.float32, output_loading_info=True
             )
@@ -38,21 +38,21 @@ class TorchBackend(LabelledBackend):
             missing = sorted(loading.get("missing_keys") or []) + sorted(loading.get("mismatched_keys") or [])
             raise ModelLoadError(f"{weights} lacks {len(missing)} tensors of the model, e.g. {missing[:3]}")
         self._model = model.eval()
-        self._encoder = TextEncoder(model_dir, max_position_embeddings=int(config.max_position_embeddings))
-        self._labels_by_index = [id2label[index] for index in range(len(id2label))]
+        self._encoder = TextEncoder(model_dir, max_position_embeddings=int(hf_config.max_position_embeddings))
+        self._config = config
         self._passes_token_types = "token_type_ids" in inspect.signature(model.forward).parameters
         self._lock = threading.Lock()
         self._info = ModelInfo(
-            name=model_name(model_dir),
+            name=config.name,
             source=source,
-            architecture=(config.architectures or [type(model).__name__])[0],
+            architecture=(hf_config.architectures or [type(model).__name__])[0],
             parameters=sum(parameter.numel() for parameter in model.parameters()),
             max_length=self._encoder.max_length,
             backend="torch",
             weights_file=weights,
         )
 
-    def predict(self, texts: Sequence[str]) -> list[RawPrediction]:
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
         batch = self._encoder.encode(texts)
         inputs = {
             "input_ids": torch.from_numpy(batch.input_ids),

@@ -1,0 +1,114 @@
+"""The kinds of event the Lambda entry answers, one class each, in the shape Mangum gives its own handlers.
+
+Each source says whether an event is its own (``infer``) and answers it (``handle``); the entry walks
+``event_sources`` in order and refuses what none claims. A new kind of event (SQS, a Step Functions batch)
+joins by adding a class here and an instance to that list, without touching the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from fastapi import FastAPI
+from mangum import Mangum
+
+from .errors import DeadlineExceededError, InvalidBodyError, ServiceError
+from .gateway import (
+    GATEWAY_HANDLERS,
+    BodyDecodeError,
+    decode_body,
+    direct_response,
+    is_http_event,
+    with_request_id,
+)
+from .observability import DEADLINE_REFUSALS, WARMUP_PINGS
+from .services import Services, services_of
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What the entry resolved once for this invocation."""
+
+    request_id: str
+    cold_start: bool
+
+
+class EventSource(Protocol):
+    """One kind of event: recognised by ``infer``, answered by ``handle``."""
+
+    def infer(self, event: Any) -> bool: ...
+
+    def handle(self, event: dict[str, Any], context: Any, invocation: Invocation) -> Any: ...
+
+
+class WarmupSource:
+    """The scheduler's ``{"warmup": true}`` input or a classic EventBridge scheduled event: answered without the app."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    def infer(self, event: Any) -> bool:
+        return isinstance(event, dict) and (
+            event.get("warmup") is True
+            or (event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event")
+        )
+
+    def handle(self, event: dict[str, Any], context: Any, invocation: Invocation) -> dict[str, Any]:
+        state, observability = self._services.model_state, self._services.observability
+        observability.record_metric(WARMUP_PINGS, 1)
+        loaded = state.classifier is not None
+        observability.logger.info("warmup", extra={"cold_start": invocation.cold_start, "model_loaded": loaded})
+        return {
+            "warmup": True,
+            "cold_start": invocation.cold_start,
+            "model_loaded": loaded,
+            "model": state.classifier.info.name if state.classifier is not None else None,
+        }
+
+
+class ApiGatewaySource:
+    """REST and HTTP API proxy events, through Mangum to the app; refused early when Lambda's deadline is too close
+    or the body cannot be decoded, in the app's error shape."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self._services = services_of(app)
+        self.mangum = Mangum(app, lifespan="off", custom_handlers=GATEWAY_HANDLERS)
+
+    def infer(self, event: Any) -> bool:
+        return is_http_event(event)
+
+    def handle(self, event: dict[str, Any], context: Any, invocation: Invocation) -> dict[str, Any]:
+        logger, request_id = self._services.observability.logger, invocation.request_id
+        remaining_ms = _remaining_ms(context)
+        if remaining_ms is not None and remaining_ms < self._services.settings.min_remaining_ms:
+            # Answer now, in the error shape, rather than start work Lambda would kill half-way (a bare 502).
+            self._services.observability.record_metric(DEADLINE_REFUSALS, 1)
+            logger.warning("deadline_too_close", extra={"request_id": request_id, "remaining_ms": remaining_ms})
+            return direct_response(event, DeadlineExceededError(), request_id)
+        try:
+            event = with_request_id(decode_body(event), request_id)
+        except BodyDecodeError:
+            return direct_response(event, InvalidBodyError(), request_id)
+        try:
+            response: dict[str, Any] = self.mangum(event, context)
+        except Exception:
+            # The app answers its own failures; this catches an event Mangum cannot read (e.g. "headers": null),
+            # so the caller still gets the error shape and the log the stack trace, not a bare Lambda error.
+            logger.exception("unhandled_event_error", extra={"request_id": request_id})
+            return direct_response(event, ServiceError(), request_id)
+        return response
+
+
+def event_sources(app: FastAPI) -> list[EventSource]:
+    """Every kind of event the function answers, in the order the entry asks them."""
+    return [WarmupSource(services_of(app)), ApiGatewaySource(app)]
+
+
+def _remaining_ms(context: Any) -> int | None:
+    """Milliseconds Lambda leaves this invocation; None when the context cannot tell."""
+    getter = getattr(context, "get_remaining_time_in_millis", None)
+    try:
+        return int(getter()) if callable(getter) else None
+    except (TypeError, ValueError):
+        return None
