@@ -64,9 +64,10 @@ image-test: $(VENV)/.installed $(SAM_VENV)/.installed ## Build the image with po
 	$(PY) -m pytest -m image tests/image
 
 .PHONY: lint
-lint: $(VENV)/.installed ## ruff check and format check, hadolint on the Dockerfile
+lint: $(VENV)/.installed ## ruff check and format check, mypy --strict on the function, hadolint on the Dockerfile
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/hadolint functions/inference/Dockerfile
 
 .PHONY: invoke

@@ -212,7 +212,8 @@ async def _on_validation_error(request: Request, exc: RequestValidationError) ->
 
 async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     kind = _HTTP_ERRORS.get(exc.status_code)
-    error = kind(headers=exc.headers) if kind else HttpError(exc.status_code, headers=exc.headers)
+    headers = dict(exc.headers) if exc.headers else None
+    error = kind(headers=headers) if kind else HttpError(exc.status_code, headers=headers)
     return error_response(error, request_id_of(request.scope), scope=request.scope)
 
 

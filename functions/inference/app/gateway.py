@@ -14,14 +14,14 @@ from functools import cached_property
 from typing import Any
 
 from mangum.handlers import APIGateway, HTTPGateway
-from mangum.types import Scope
+from mangum.types import LambdaHandler, Scope
 
 from .errors import REQUEST_ID_HEADER, ServiceError, error_body
 
 
 def _with_request_id(scope: Scope, event: dict[str, Any]) -> Scope:
     """Carry the id the entry resolved (``requestContext.requestId``) to the app, which never looks it up again."""
-    scope.setdefault("state", {})["request_id"] = str(event["requestContext"]["requestId"])  # type: ignore[typeddict-item]
+    scope.setdefault("state", {})["request_id"] = str(event["requestContext"]["requestId"])
     return scope
 
 
@@ -64,7 +64,7 @@ class StageAwareAPIGateway(APIGateway):
         return _with_request_id(scope, self.event)
 
 
-GATEWAY_HANDLERS = [StageAwareHTTPGateway, StageAwareAPIGateway]
+GATEWAY_HANDLERS: list[type[LambdaHandler]] = [StageAwareHTTPGateway, StageAwareAPIGateway]
 
 
 def is_http_event(event: Any) -> bool:

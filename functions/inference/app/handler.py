@@ -27,8 +27,9 @@ sources = event_sources(app)
 _is_cold_start = True
 
 
+# Powertools types log_metrics and capture_lambda_handler as returning Callable[..., Any].
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
+@tracer.capture_lambda_handler(capture_response=False)  # type: ignore[untyped-decorator]
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: Any, context: LambdaContext) -> Any:
     """One invocation: the first source that claims the event answers it; an event none claims is refused."""

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 else:
     S3Client = Any
 
+__all__ = ["S3_RETRIES", "S3Client", "download_s3_model", "resolve_model_dir", "split_s3_uri"]
+
 #: Bounded retries: a cold start must give up in seconds, not hang until the Lambda timeout.
 S3_RETRIES = {"max_attempts": 3, "mode": "standard"}
 _COMPLETE_MARKER = ".complete"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -28,13 +28,20 @@ DEADLINE_REFUSALS = "DeadlineRefusals"
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 _LOG_FIELDS = "log_fields"
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class DisabledTracer:
     """Stands in for Tracer where tracing is off: building a Tracer imports the X-Ray SDK and botocore even when
     disabled, which costs a cold start about half a second for nothing."""
 
-    def capture_method(self, method: Callable[..., Any] | None = None, **_: Any) -> Any:
+    @overload
+    def capture_method(self, method: F, **_: Any) -> F: ...
+
+    @overload
+    def capture_method(self, method: None = None, **_: Any) -> Callable[[F], F]: ...
+
+    def capture_method(self, method: F | None = None, **_: Any) -> F | Callable[[F], F]:
         return method if method is not None else (lambda decorated: decorated)
 
     capture_lambda_handler = capture_method
@@ -92,4 +99,5 @@ def add_log_fields(scope: MutableMapping[str, Any], fields: Mapping[str, Any]) -
 
 def logged_fields(scope: Mapping[str, Any]) -> dict[str, Any]:
     """What routes and error handlers added with ``add_log_fields``."""
-    return scope.get("state", {}).get(_LOG_FIELDS, {})
+    fields: dict[str, Any] = scope.get("state", {}).get(_LOG_FIELDS, {})
+    return fields

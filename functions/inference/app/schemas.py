@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, StrictStr
 
-EXAMPLE_PROBABILITIES = {
+EXAMPLE_PROBABILITIES: dict[str, JsonValue] = {
     "joy": 0.9871,
     "love": 0.0052,
     "surprise": 0.0031,

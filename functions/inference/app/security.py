@@ -63,8 +63,12 @@ class ApiKeyGuard:
             else:
                 self._provider = parameters.SSMProvider(boto3_client=self._client)
         if self._secret_name is not None:
-            return self._provider.get(self._secret_name, max_age=self._max_age)
-        return self._provider.get(self._parameter_name, max_age=self._max_age, decrypt=True)
+            value = self._provider.get(self._secret_name, max_age=self._max_age)
+        else:
+            value = self._provider.get(str(self._parameter_name), max_age=self._max_age, decrypt=True)
+        if not isinstance(value, str | bytes):
+            raise TypeError("the key store returned no text")  # a JSON-transformed or missing value is no key
+        return value
 
     def warm(self) -> None:
         """Fetch the key during init, so the first request does not pay for it; failures are retried per request."""

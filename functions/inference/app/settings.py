@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .backends import BACKENDS
 
 #: The bundled model sits next to the ``app`` package, both locally and in the image (/var/task/model).
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "model"
@@ -32,7 +34,7 @@ class Settings(BaseSettings):
         Path("/tmp/model"),  # /tmp is the only writable path on Lambda  # noqa: S108  # nosec B108
         description="Where an S3 model is downloaded to.",
     )
-    model_backend: Literal["onnx", "torch"] = Field(
+    model_backend: str = Field(
         "onnx", description="Inference backend: onnx (int8, the fast default) or torch (fp32, any exported model)."
     )
     num_threads: int = Field(
@@ -84,6 +86,13 @@ class Settings(BaseSettings):
         """SAM passes optional parameters as empty strings; treat those as unset."""
         if isinstance(value, str) and not value.strip():
             return None
+        return value
+
+    @field_validator("model_backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if value not in BACKENDS:
+            raise ValueError(f"MODEL_BACKEND must be one of {sorted(BACKENDS)}")
         return value
 
     @field_validator("model_s3_uri")

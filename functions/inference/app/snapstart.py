@@ -22,7 +22,7 @@ __all__ = ["handler", "log_restore", "warm_up_before_snapshot"]
 WARMUP_TEXTS = ("warm up",)
 
 
-@register_before_snapshot
+@register_before_snapshot  # type: ignore[untyped-decorator]  # the runtime's package ships no types
 def warm_up_before_snapshot() -> None:
     """Run one prediction so the snapshot holds a warmed model; a model that failed to load is left to answer 503.
 
@@ -41,7 +41,7 @@ def warm_up_before_snapshot() -> None:
     logger.info("snapshot_warmed", extra={"warmup_ms": round((time.perf_counter() - started) * 1000, 1)})
 
 
-@register_after_restore
+@register_after_restore  # type: ignore[untyped-decorator]
 def log_restore() -> None:
     """Mark in the logs where an environment restored from the snapshot starts."""
     logger.info("restored_from_snapshot", extra={"model_loaded": services.model_state.classifier is not None})

@@ -20,7 +20,7 @@ class TorchBackend(LabelledBackend):
 
     def __init__(self, config: ModelConfig, *, source: str, num_threads: int) -> None:
         torch.set_num_threads(num_threads)
-        transformers_logging.disable_progress_bar()  # progress bars are noise in CloudWatch
+        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # noise in CloudWatch
         model_dir = config.folder
         weights = model_dir / "model.safetensors"
         if not weights.is_file():

@@ -1,0 +1,90 @@
+"""The shape of the function's package, read from its source: the rules the README's architecture section states."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+APP = Path(__file__).resolve().parents[2] / "functions" / "inference" / "app"
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(APP.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _runtime_imports(path: Path) -> set[str]:
+    """The app modules a module imports when it runs (``if TYPE_CHECKING:`` blocks left out)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = _module_name(path) if path.name == "__init__.py" else _module_name(path).rsplit(".", 1)[0]
+    skipped = {
+        id(node)
+        for block in ast.walk(tree)
+        if isinstance(block, ast.If) and getattr(block.test, "id", None) == "TYPE_CHECKING"
+        for node in ast.walk(block)
+    }
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped or not isinstance(node, ast.ImportFrom) or not node.level:
+            continue
+        base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+        target = f"{base}.{node.module}" if node.module else base
+        for alias in node.names:
+            candidate = f"{target}.{alias.name}"
+            found.add(candidate if (APP.parent / Path(*candidate.split("."))).with_suffix(".py").exists() else target)
+    return found
+
+
+GRAPH = {_module_name(path): _runtime_imports(path) for path in APP.rglob("*.py")}
+
+
+def test_the_package_has_no_import_circle() -> None:
+    visiting: list[str] = []
+    done: set[str] = set()
+
+    def visit(module: str) -> None:
+        assert module not in visiting, " -> ".join([*visiting[visiting.index(module) :], module])
+        if module in done:
+            return
+        visiting.append(module)
+        for imported in GRAPH.get(module, ()):
+            visit(imported)
+        visiting.pop()
+        done.add(module)
+
+    for module in GRAPH:
+        visit(module)
+
+
+def test_routes_never_touch_a_framework_and_the_entry_never_knows_a_route() -> None:
+    frameworks = ("torch", "onnxruntime", "transformers", "tokenizers")
+    for module in ("app.routes", "app.demo", "app.deps", "app.api"):
+        tree = ast.parse((APP.parent / Path(*module.split("."))).with_suffix(".py").read_text(encoding="utf-8"))
+        imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        assert not {name for name in imported if name.split(".")[0] in frameworks}, module
+    assert "app.routes" not in GRAPH["app.handler"] and "app.routes" not in GRAPH["app.sources"]
+
+
+def test_only_the_entry_reads_settings_at_import() -> None:
+    """Module-level calls of get_settings() happen in the Lambda entry's init, nowhere else."""
+    readers = []
+    for path in APP.rglob("*.py"):
+        for statement in ast.parse(path.read_text(encoding="utf-8")).body:
+            calls = [n for n in ast.walk(statement) if isinstance(n, ast.Call)]
+            if not isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and any(
+                getattr(call.func, "id", None) == "get_settings" for call in calls
+            ):
+                readers.append(_module_name(path))
+    assert readers == ["app.handler"]
+
+
+def test_only_the_errors_module_builds_an_error_body() -> None:
+    builders = [
+        _module_name(path)
+        for path in APP.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if (isinstance(node, ast.Dict) and any(isinstance(k, ast.Constant) and k.value == "error" for k in node.keys))
+        or (isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("ErrorBody", "ErrorInfo"))
+    ]
+    assert set(builders) == {"app.errors"}
