@@ -25,10 +25,11 @@ SEED ?= 42
 # scripts/predict.py reads EMOTION_API_URL itself; URL overrides it for `make predict`.
 URL ?= $(or $(EMOTION_API_URL),http://$(HOST):$(PORT))
 
-$(VENV)/.installed: $(FUNCTION_REQS) $(TORCH_REQS) requirements-dev.txt
+$(VENV)/.installed: $(FUNCTION_REQS) $(TORCH_REQS) requirements-dev.txt pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL)) "$(TORCH_PIN)"
 	$(PY) -m pip install --quiet -r $(TORCH_REQS) -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps --editable .
 	touch $@
 
 $(VENV)/.installed-train: $(VENV)/.installed requirements-train.txt requirements-train-weights.txt

@@ -85,10 +85,8 @@ def _predict_fn(variant: str, model_dir: Path) -> Callable[[list[str]], Any]:
         return lambda texts: classifier(texts)
     os.environ["MODEL_BACKEND"] = variant
     os.environ["MODEL_PATH"] = str(model_dir)
-    sys.path.insert(0, str(FUNCTION_DIR))
-    sys.path.insert(0, str(ROOT / "scripts"))
     from app.handler import handler
-    from invoke import LocalLambdaContext
+    from scripts.lambda_context import LocalLambdaContext
 
     template = json.loads((ROOT / "events" / "predict.json").read_text())
 

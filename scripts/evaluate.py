@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -25,9 +24,7 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from emotion_data import read_examples, sha256_file
+from scripts.emotion_data import read_examples, sha256_file
 
 
 def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int) -> np.ndarray:
@@ -144,9 +141,6 @@ def serving_probabilities(
     model_dir: str | Path, texts: Sequence[str], *, kind: str = "onnx", batch_size: int = 64
 ) -> tuple[list[str], np.ndarray]:
     """(labels, probabilities) from the API's own backend, in length-sorted batches; columns follow ``labels``."""
-    function_dir = str(Path(__file__).resolve().parent.parent / "functions" / "inference")
-    if function_dir not in sys.path:
-        sys.path.insert(0, function_dir)
     from app.backends import load_backend
     from app.settings import available_cpus
 

@@ -23,13 +23,11 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "functions" / "inference"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from app.backends.base import ONNX_FILENAME, ONNX_REPORT_FILENAME, ModelConfig
+from app.backends.tokenization import TextEncoder
+from scripts.emotion_data import sha256_file
 
-from app.backends.base import ONNX_FILENAME, ONNX_REPORT_FILENAME, ModelConfig  # noqa: E402
-from app.backends.tokenization import TextEncoder  # noqa: E402
-from emotion_data import sha256_file  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 #: Ordinary sentences for the logit comparison: mixed case, punctuation, one long enough to be truncated.
 CHECK_SENTENCES = [
@@ -243,8 +241,8 @@ def torch_logits(model_dir: Path, encoder: TextEncoder, texts: Sequence[str]) ->
 
 def validation_scores(model_dir: Path, validation_file: Path) -> dict[str, dict[str, float]]:
     """Accuracy and macro-F1 of the fp32 torch backend and the int8 ONNX backend, through the serving code."""
-    from emotion_data import read_examples
-    from evaluate import compute_metrics, serving_probabilities
+    from scripts.emotion_data import read_examples
+    from scripts.evaluate import compute_metrics, serving_probabilities
 
     examples = read_examples(validation_file)
     texts = [example.text for example in examples]

@@ -12,29 +12,10 @@ import argparse
 import contextlib
 import json
 import sys
-import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-FUNCTION_DIR = Path(__file__).resolve().parent.parent / "functions" / "inference"
-
-
-@dataclass
-class LocalLambdaContext:
-    """The Lambda context attributes the handler and Powertools read."""
-
-    function_name: str = "emotion-api-local"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 2048
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:emotion-api-local"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = "/aws/lambda/emotion-api-local"
-    log_stream_name: str = "local"
-    remaining_ms: int = 30_000
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
+from scripts.lambda_context import LocalLambdaContext
 
 
 def invoke(event: Any) -> Any:
@@ -42,8 +23,6 @@ def invoke(event: Any) -> Any:
 
     The function's logs and metrics go to stderr, so stdout carries only the responses, as with SAM.
     """
-    if str(FUNCTION_DIR) not in sys.path:
-        sys.path.insert(0, str(FUNCTION_DIR))
     with contextlib.redirect_stdout(sys.stderr):
         from app.handler import handler
 

@@ -21,20 +21,17 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "functions" / "inference"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scripts.emotion_data import read_examples, sha256_file
+from scripts.evaluate import compute_metrics, plot_confusion, serving_probabilities
+from scripts.reliability_report import render
 
-from emotion_data import read_examples, sha256_file  # noqa: E402
-from evaluate import compute_metrics, plot_confusion, serving_probabilities  # noqa: E402
-from reliability_report import render  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 DATA_DIR = ROOT / "tests" / "data"
 NATURAL = DATA_DIR / "natural_sentences.txt"

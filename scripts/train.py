@@ -39,10 +39,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from emotion_data import LABELS, Example, check_labels, label_counts, read_examples, sha256_file
-from evaluate import compute_metrics, plot_confusion, predict
+from scripts.emotion_data import LABELS, Example, check_labels, label_counts, read_examples, sha256_file
+from scripts.evaluate import compute_metrics, plot_confusion, predict
 
 # Apostrophe-less contractions in the tweets and their usual spelling. Ambiguous
 # ones (its, ill, id, were, wed, hell, shell, lets) are left alone.
@@ -155,8 +153,9 @@ def distillation_loss(
 
 def load_base(base: str, labels: Sequence[str]) -> tuple[Any, Any, str]:
     """Return (DistilBERT classifier, tokenizer, description) for a base model path or hub id."""
-    from convert_bert import classifier_from_bert
     from transformers import AutoConfig, AutoTokenizer, DistilBertForSequenceClassification
+
+    from scripts.convert_bert import classifier_from_bert
 
     config = AutoConfig.from_pretrained(base)
     if config.model_type == "bert":

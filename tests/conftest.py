@@ -9,8 +9,9 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from invoke import LocalLambdaContext
 from support import build_tiny_model
+
+from scripts.lambda_context import LocalLambdaContext
 
 
 @pytest.fixture(autouse=True)
@@ -29,7 +30,7 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny model with both backends' files: Hugging Face weights and the int8 ONNX graph."""
-    from export_onnx import export
+    from scripts.export_onnx import export
 
     model_dir = build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
     export(model_dir)

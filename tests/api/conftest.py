@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from app.api import build_app
-from app.settings import Settings
 from fastapi.testclient import TestClient
 from support import MakeClient
+
+from app.api import build_app
+from app.settings import Settings
 
 
 @pytest.fixture(params=["onnx", "torch"])

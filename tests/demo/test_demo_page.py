@@ -8,8 +8,9 @@ from pathlib import Path
 from types import ModuleType
 
 from fastapi.testclient import TestClient
-from invoke import LocalLambdaContext
 from support import build_test_app, load_event
+
+from scripts.lambda_context import LocalLambdaContext
 
 
 def test_root_serves_the_demo_page_as_utf8_html(tiny_model_dir: Path, reset_model: None) -> None:

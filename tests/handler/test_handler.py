@@ -9,8 +9,9 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from invoke import LocalLambdaContext
 from support import EVENT_ANSWERS, EVENTS_DIR, LABELS, api_gateway_source, load_event, log_records
+
+from scripts.lambda_context import LocalLambdaContext
 
 
 def _body(response: dict[str, Any]) -> Any:

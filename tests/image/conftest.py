@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lambda_image import (
+
+from scripts.lambda_image import (
     ROOT,
     Build,
     Container,
@@ -28,7 +29,7 @@ from lambda_image import (
     podman_service,
     setup_podman,
 )
-from reliability_report import render
+from scripts.reliability_report import render
 
 IMAGE_TAG = "localhost/emotion-api:image-test"
 FIGURES_JSON = ROOT / "docs" / "image.json"

@@ -8,8 +8,9 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from invoke import LocalLambdaContext
 from lambda_events import backend_for, forget_handler, fresh_handler
+
+from scripts.lambda_context import LocalLambdaContext
 
 
 @pytest.fixture(scope="module")

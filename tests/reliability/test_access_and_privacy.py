@@ -14,11 +14,12 @@ from typing import Any
 import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
-from invoke import LocalLambdaContext
 from lambda_events import assert_error_shape, backend_for, body_of, forget_handler, fresh_handler, http_event
 from moto import mock_aws
 from reports import record
 from support import log_records, redirect_logs
+
+from scripts.lambda_context import LocalLambdaContext
 
 JSON = {"content-type": "application/json"}
 KEY = "Zq8-reliability-KEY-7f3c9e1b2a"

@@ -26,7 +26,6 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from invoke import LocalLambdaContext
 from lambda_events import BASE_URL, assert_error_shape, event_from_url
 from reports import record
 from requests.adapters import BaseAdapter
@@ -40,6 +39,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 from urllib3 import HTTPHeaderDict, HTTPResponse
+
+from scripts.lambda_context import LocalLambdaContext
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 

@@ -18,8 +18,9 @@ from typing import Any
 import psutil
 import pytest
 import uvicorn
-from loadtest import run_load, verdict
 from reports import record
+
+from scripts.loadtest import run_load, verdict
 
 LOAD_REQUESTS = int(os.environ.get("LOAD_REQUESTS", "160"))
 

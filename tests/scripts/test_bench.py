@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import bench
 import pytest
+
+from scripts import bench
 
 FIGURES = {
     "cold_start_s": 4.0,

@@ -4,13 +4,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from convert_bert import (
+from transformers import BertConfig, BertModel, BertTokenizerFast
+
+from scripts.convert_bert import (
     classifier_from_bert,
     convert_bert_model,
     distilbert_config_from_bert,
     distilbert_tokenizer_from_bert,
 )
-from transformers import BertConfig, BertModel, BertTokenizerFast
 
 SENTENCES = [
     "I am feeling very happy today!",

@@ -4,7 +4,16 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from emotion_data import LABELS, check_labels, conflicting_texts, label_counts, parse_line, read_examples, sha256_file
+
+from scripts.emotion_data import (
+    LABELS,
+    check_labels,
+    conflicting_texts,
+    label_counts,
+    parse_line,
+    read_examples,
+    sha256_file,
+)
 
 
 def test_parse_line_splits_on_last_semicolon() -> None:

@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from evaluate import compute_metrics, confusion_matrix, evaluate_model_dir, label_names, metrics_from_confusion
+
+from scripts.evaluate import compute_metrics, confusion_matrix, evaluate_model_dir, label_names, metrics_from_confusion
 
 GOLD = ["a", "a", "b", "b", "c", "c"]
 PRED = ["a", "b", "b", "b", "a", "c"]
@@ -96,7 +97,7 @@ def test_evaluate_model_dir_matches_labels_by_name(tmp_path: Path) -> None:
 def test_plot_confusion_writes_png(tmp_path: Path) -> None:
     """The PNG writer works headless (matplotlib is a training-only dependency)."""
     pytest.importorskip("matplotlib")
-    from evaluate import plot_confusion
+    from scripts.evaluate import plot_confusion
 
     path = tmp_path / "cm.png"
     plot_confusion([[3, 1], [0, 2]], ["a", "b"], path, "test")

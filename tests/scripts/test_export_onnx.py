@@ -7,11 +7,12 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
-import export_onnx
 import numpy as np
 import onnx
 import pytest
-from export_onnx import ExportError, export
+
+from scripts import export_onnx
+from scripts.export_onnx import ExportError, export
 
 
 def test_every_layer_gets_one_fused_attention_node(tiny_model_dir: Path) -> None:

@@ -12,9 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import predict
 import pytest
 from support import LABELS, build_test_app, serve_app, staged_app
+
+from scripts import predict
 
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "cli-k3y"

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 from support import ID2LABEL, build_tiny_model
-from train import distillation_loss, main, read_teacher, soften
+
+from scripts.train import distillation_loss, main, read_teacher, soften
 
 LABELS = ["sadness", "joy", "love", "anger", "fear", "surprise"]
 

@@ -11,9 +11,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import fetch_model
 import huggingface_hub
 import pytest
+
+from scripts import fetch_model
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 

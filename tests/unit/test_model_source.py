@@ -6,10 +6,11 @@ from pathlib import Path
 
 import boto3
 import pytest
+from moto import mock_aws
+
 from app.backends import ModelLoadError
 from app.model_source import download_s3_model, resolve_model_dir, split_s3_uri
 from app.settings import Settings
-from moto import mock_aws
 
 
 def _upload(client: object, directory: Path, bucket: str, prefix: str) -> None:

@@ -12,8 +12,9 @@ from pathlib import Path
 import onnx
 import onnxruntime as ort
 import pytest
-from app.backends import ModelLoadError, load_backend, onnx_backend
 from support import LABELS
+
+from app.backends import ModelLoadError, load_backend, onnx_backend
 
 TEXTS = ["i am feeling very happy today", "what a lovely surprise", "so furious " * 60, "sad"]
 

@@ -6,10 +6,11 @@ import hmac
 
 import boto3
 import pytest
-from app.security import ApiKeyGuard, KeyUnavailableError
-from app.settings import Settings
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
+
+from app.security import ApiKeyGuard, KeyUnavailableError
+from app.settings import Settings
 
 
 @pytest.fixture(autouse=True)

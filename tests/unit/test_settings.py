@@ -6,8 +6,9 @@ import re
 from pathlib import Path
 
 import pytest
-from app.settings import Settings, available_cpus
 from pydantic import AliasChoices, ValidationError
+
+from app.settings import Settings, available_cpus
 
 
 def test_defaults_serve_the_bundled_model_openly(monkeypatch: pytest.MonkeyPatch) -> None:

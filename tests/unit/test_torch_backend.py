@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from app.backends import ModelLoadError, load_backend
 from safetensors.torch import load_file, save_file
 from support import ID2LABEL, LABELS, build_tiny_model
+
+from app.backends import ModelLoadError, load_backend
 
 
 def _load(model_dir: Path):
