@@ -96,7 +96,7 @@ train: $(VENV)/.installed-train ## Train the default model from DATA, distilled 
 		--log-dir artifacts/train-seed$(SEED)
 
 .PHONY: evaluate
-evaluate: $(VENV)/.installed ## Evaluate MODEL on DATA's validation split into artifacts/eval
+evaluate: $(VENV)/.installed ## Evaluate MODEL through the API's ONNX backend on DATA's validation split (artifacts/eval)
 	$(PY) scripts/evaluate.py --model-dir $(MODEL) --data-file $(DATA)/validation.txt --output-dir artifacts/eval
 
 .PHONY: export

@@ -1,4 +1,5 @@
-"""Evaluate a sequence-classification model directory on a ``text;label`` file.
+"""Evaluate a model folder on a ``text;label`` file through the API's own backend (the int8 ONNX graph by default),
+so the figures are the ones clients get.
 
 Reports accuracy, macro-F1, per-class precision/recall/F1/support, the
 confusion matrix (JSON, and PNG when ``--output-dir`` is given) and throughput.
@@ -18,7 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -82,11 +83,6 @@ def compute_metrics(gold: Sequence[str], predicted: Sequence[str], labels: Seque
     result["labels"] = list(labels)
     result["confusion_matrix"] = matrix.tolist()
     return result
-
-
-def label_names(id2label: Mapping[Any, str]) -> list[str]:
-    """Model label names ordered by id (config keys may be str or int)."""
-    return [str(id2label[key]) for key in sorted(id2label, key=int)]
 
 
 def plot_confusion(matrix: Sequence[Sequence[int]], labels: Sequence[str], path: str | Path, title: str) -> None:
@@ -156,31 +152,20 @@ def serving_probabilities(
 
 
 def evaluate_model_dir(
-    model_dir: str | Path, data_file: str | Path, batch_size: int = 128, max_length: int = 128, device: str = "auto"
+    model_dir: str | Path, data_file: str | Path, *, backend: str = "onnx"
 ) -> tuple[dict[str, Any], list[str], list[str], np.ndarray]:
-    """Load a model directory and score it on a file; returns (metrics, texts, gold, probs)."""
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), dtype=torch.float32).to(device)
-    labels = label_names(model.config.id2label)
+    """Score a model folder on a file through the API's own backend; returns (metrics, texts, gold, probs)."""
     examples = read_examples(data_file)
     texts = [example.text for example in examples]
     gold = [example.label for example in examples]
     start = time.perf_counter()
-    probs = predict(model, tokenizer, texts, batch_size=batch_size, max_length=max_length, device=device)
+    labels, probs = serving_probabilities(model_dir, texts, kind=backend)
     elapsed = time.perf_counter() - start
-    predicted = [labels[i] for i in probs.argmax(axis=1)]
-    metrics = compute_metrics(gold, predicted, labels)
+    metrics = compute_metrics(gold, [labels[i] for i in probs.argmax(axis=1)], labels)
     metrics["throughput"] = {
         "examples_per_second": len(texts) / elapsed if elapsed > 0 else float("inf"),
         "seconds": elapsed,
-        "batch_size": batch_size,
-        "device": device,
-        "threads": torch.get_num_threads(),
+        "backend": backend,
     }
     metrics["data_file"] = str(data_file)
     metrics["data_sha256"] = sha256_file(data_file)
@@ -194,19 +179,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--data-file", "--test-file", dest="data_file", required=True, help="text;label file")
     parser.add_argument("--output-dir", help="write metrics.json, confusion_matrix.png and errors.tsv here")
     parser.add_argument("--name", default=None, help="prefix for output files (default: data file stem)")
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
+    parser.add_argument("--backend", default="onnx", help="the API backend to score through: onnx or torch")
     args = parser.parse_args(argv)
-
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    metrics, texts, gold, probs = evaluate_model_dir(
-        args.model_dir, args.data_file, batch_size=args.batch_size, max_length=args.max_length, device=args.device
-    )
+    metrics, texts, gold, probs = evaluate_model_dir(args.model_dir, args.data_file, backend=args.backend)
     labels = metrics["labels"]
     print(f"accuracy  {metrics['accuracy']:.4f}")
     print(f"macro-F1  {metrics['macro_f1']:.4f}")

@@ -32,6 +32,7 @@ import random
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -249,10 +250,30 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Train, select by validation macro-F1, and save the model folder."""
-    args = parse_args(argv)
-    started = time.time()
+@dataclass
+class Run:
+    """Everything one training run works on, prepared once by ``prepare``."""
+
+    args: argparse.Namespace
+    labels: list[str]
+    train: list[Example]
+    validation: list[Example]
+    model: Any
+    tokenizer: Any
+    base_description: str
+    lengths: list[int]
+    percentiles: dict[str, float]
+    truncated: int
+    targets: torch.Tensor
+    weights: torch.Tensor
+    teacher: torch.Tensor | None
+    log_dir: Path
+    started: float = field(default_factory=time.time)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def prepare(args: argparse.Namespace) -> Run:
+    """Seed, read and check the data, load the base model, measure token lengths, read the teacher."""
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.device == "cpu":
@@ -261,29 +282,43 @@ def main(argv: Sequence[str] | None = None) -> None:
     labels = list(LABELS)
     log_dir = Path(args.log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
-
-    train = read_examples(args.train_file)
-    validation = read_examples(args.validation_file)
+    train, validation = read_examples(args.train_file), read_examples(args.validation_file)
     check_labels(train)
     check_labels(validation)
-    base = args.base_model or default_base()
-    model, tokenizer, base_description = load_base(base, labels)
+    model, tokenizer, base_description = load_base(args.base_model or default_base(), labels)
     model.to(args.device)
     print(f"base: {base_description}; train {len(train)} validation {len(validation)}; device {args.device}")
-
     lengths = [len(ids) for ids in tokenizer([e.text for e in train], truncation=False)["input_ids"]]
     percentiles = {f"p{p}": round(float(np.percentile(lengths, p)), 1) for p in (50, 90, 99, 99.9, 100)}
     truncated = sum(1 for n in lengths if n > args.max_length)
     print(f"train token lengths {percentiles}; max_length {args.max_length} truncates {truncated}")
-
     label_index = {label: i for i, label in enumerate(labels)}
     targets = torch.tensor([label_index[e.label] for e in train])
-    weights = class_weights(train, labels, args.class_weight_power).to(args.device)
-    loss_fn = torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=args.label_smoothing)
     teacher = read_teacher(args.teacher_file, labels, len(train)) if args.teacher_file else None
     if teacher is not None:
         agreement = float((teacher.argmax(dim=1) == targets).float().mean())
         print(f"teacher: {args.teacher_file}; agrees with the gold label on {agreement:.1%} of training lines")
+    return Run(
+        args=args,
+        labels=labels,
+        train=train,
+        validation=validation,
+        model=model,
+        tokenizer=tokenizer,
+        base_description=base_description,
+        lengths=lengths,
+        percentiles=percentiles,
+        truncated=truncated,
+        targets=targets,
+        weights=class_weights(train, labels, args.class_weight_power).to(args.device),
+        teacher=teacher,
+        log_dir=log_dir,
+    )
+
+
+def optimiser(run: Run) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW without decay on biases and layer norms; linear warm-up, then linear decay to zero."""
+    args, model = run.args, run.model
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
     groups = [
         {
@@ -293,8 +328,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
     ]
     optimizer = torch.optim.AdamW(groups, lr=args.lr)
-    steps_per_epoch = math.ceil(len(train) / args.batch_size)
-    total_steps = steps_per_epoch * args.epochs
+    total_steps = math.ceil(len(run.train) / args.batch_size) * args.epochs
     warmup = max(1, int(args.warmup_ratio * total_steps))
 
     def lr_lambda(step: int) -> float:
@@ -302,105 +336,148 @@ def main(argv: Sequence[str] | None = None) -> None:
             return (step + 1) / warmup
         return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
 
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda)
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda)
+
+
+@dataclass
+class Progress:
+    """Where the run is: optimiser steps taken and the loss's moving average (for the progress bar)."""
+
+    step: int = 0
+    loss_ema: float = 0.0
+
+
+def train_epoch(
+    run: Run,
+    epoch: int,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LambdaLR,
+    rng: random.Random,
+    progress: Progress,
+) -> bool:
+    """One pass over length-bucketed batches, some texts naturalised; False when --max-steps stopped it early."""
+    args, model, loss_fn = run.args, run.model, run_loss(run)
+    model.train()
+    batches = bucketed_batches(run.lengths, args.batch_size, rng)
+    bar = tqdm(batches, desc=f"epoch {epoch}/{args.epochs}", disable=args.no_progress, mininterval=20, file=sys.stdout)
+    for batch in bar:
+        texts = [
+            naturalise(run.train[i].text, rng) if rng.random() < args.augment_prob else run.train[i].text for i in batch
+        ]
+        enc = run.tokenizer(texts, padding=True, truncation=True, max_length=args.max_length, return_tensors="pt")
+        logits = model(
+            input_ids=enc["input_ids"].to(args.device), attention_mask=enc["attention_mask"].to(args.device)
+        ).logits
+        loss = distillation_loss(
+            logits,
+            run.targets[batch].to(args.device),
+            run.teacher[batch].to(args.device) if run.teacher is not None else None,
+            hard_loss=loss_fn,
+            weight=args.distill_weight,
+            temperature=args.distill_temperature,
+        )
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        progress.step += 1
+        progress.loss_ema = 0.98 * progress.loss_ema + 0.02 * loss.item() if progress.step > 1 else loss.item()
+        bar.set_postfix(loss=f"{progress.loss_ema:.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}", refresh=False)
+        if args.max_steps and progress.step >= args.max_steps:
+            return False
+    return True
+
+
+def run_loss(run: Run) -> torch.nn.Module:
+    return torch.nn.CrossEntropyLoss(weight=run.weights, label_smoothing=run.args.label_smoothing)
+
+
+def validate(run: Run) -> dict[str, Any]:
+    return evaluate_texts(
+        run.model, run.tokenizer, [e.text for e in run.validation], [e.label for e in run.validation], run.args
+    )
+
+
+def fit(run: Run) -> dict[str, Any] | None:
+    """Train every epoch, keep the best one by validation macro-F1 (or the mean of the last few); None after a
+    --max-steps timing run."""
+    args = run.args
+    optimizer, scheduler = optimiser(run)
     rng = random.Random(args.seed)  # noqa: S311 - seeded data shuffling, not crypto
-    val_texts = [e.text for e in validation]
-    val_gold = [e.label for e in validation]
-    history: list[dict[str, Any]] = []
+    progress = Progress()
     epoch_states: list[dict[str, torch.Tensor]] = []
     best: dict[str, Any] = {"macro_f1": -1.0}
-    step = 0
-    running = 0.0  # exponential moving average of the training loss, for the progress bar
     for epoch in range(1, args.epochs + 1):
-        model.train()
         epoch_start = time.time()
-        batches = bucketed_batches(lengths, args.batch_size, rng)
-        bar = tqdm(
-            batches, desc=f"epoch {epoch}/{args.epochs}", disable=args.no_progress, mininterval=20, file=sys.stdout
-        )
-        for batch in bar:
-            texts = [
-                naturalise(train[i].text, rng) if rng.random() < args.augment_prob else train[i].text for i in batch
-            ]
-            enc = tokenizer(texts, padding=True, truncation=True, max_length=args.max_length, return_tensors="pt")
-            logits = model(
-                input_ids=enc["input_ids"].to(args.device), attention_mask=enc["attention_mask"].to(args.device)
-            ).logits
-            loss = distillation_loss(
-                logits,
-                targets[batch].to(args.device),
-                teacher[batch].to(args.device) if teacher is not None else None,
-                hard_loss=loss_fn,
-                weight=args.distill_weight,
-                temperature=args.distill_temperature,
-            )
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            running = 0.98 * running + 0.02 * loss.item() if step > 1 else loss.item()
-            bar.set_postfix(loss=f"{running:.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}", refresh=False)
-            if args.max_steps and step >= args.max_steps:
-                break
+        finished = train_epoch(run, epoch, optimizer, scheduler, rng, progress)
         train_seconds = time.time() - epoch_start
-        if args.max_steps and step >= args.max_steps:
+        if not finished:
+            steps_per_epoch = math.ceil(len(run.train) / args.batch_size)
             print(
-                f"timing: {step} steps in {train_seconds:.1f}s = {train_seconds / step:.3f}s/step; "
-                f"epoch estimate {steps_per_epoch * train_seconds / step / 60:.1f} min"
+                f"timing: {progress.step} steps in {train_seconds:.1f}s = {train_seconds / progress.step:.3f}s/step; "
+                f"epoch estimate {steps_per_epoch * train_seconds / progress.step / 60:.1f} min"
             )
-            return
-        metrics = evaluate_texts(model, tokenizer, val_texts, val_gold, args)
+            return None
+        metrics = validate(run)
         record = {
             "epoch": epoch,
             "train_seconds": round(train_seconds, 1),
             "eval_seconds": round(time.time() - epoch_start - train_seconds, 1),
-            "loss_ema": round(running, 4),
+            "loss_ema": round(progress.loss_ema, 4),
             "accuracy": metrics["accuracy"],
             "macro_f1": metrics["macro_f1"],
             "per_class_f1": {k: round(v["f1"], 4) for k, v in metrics["per_class"].items()},
         }
-        history.append(record)
+        run.history.append(record)
         print(json.dumps(record), flush=True)
-        state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        epoch_states.append(state)
-        epoch_states = epoch_states[-max(1, args.average_last) :]
+        state = {k: v.detach().cpu().clone() for k, v in run.model.state_dict().items()}
+        epoch_states = [*epoch_states, state][-max(1, args.average_last) :]
         if metrics["macro_f1"] > best["macro_f1"]:
-            best = {"macro_f1": metrics["macro_f1"], "source": f"epoch {epoch}", "state": state, "metrics": metrics}
-            torch.save(state, log_dir / "best_checkpoint.pt")  # survives an interrupted run
-        (log_dir / "history.json").write_text(json.dumps(history, indent=2) + "\n", encoding="utf-8")
-
+            best = {"macro_f1": metrics["macro_f1"], "source": f"epoch {epoch}", "state": state}
+            torch.save(state, run.log_dir / "best_checkpoint.pt")  # survives an interrupted run
+        (run.log_dir / "history.json").write_text(json.dumps(run.history, indent=2) + "\n", encoding="utf-8")
     if args.average_last > 1 and len(epoch_states) == args.average_last:
-        averaged = {
-            k: torch.stack([s[k].float() for s in epoch_states]).mean(0).to(epoch_states[0][k].dtype)
-            if epoch_states[0][k].is_floating_point()
-            else epoch_states[-1][k]
-            for k in epoch_states[0]
-        }
-        model.load_state_dict(averaged)
-        metrics = evaluate_texts(model, tokenizer, val_texts, val_gold, args)
-        print(
-            f"average of last {args.average_last} epochs: acc {metrics['accuracy']:.4f} "
-            f"macro-F1 {metrics['macro_f1']:.4f}"
-        )
-        history.append(
-            {
-                "epoch": f"mean of last {args.average_last}",
-                "accuracy": metrics["accuracy"],
-                "macro_f1": metrics["macro_f1"],
-            }
-        )
-        if metrics["macro_f1"] > best["macro_f1"]:
-            best = {"macro_f1": metrics["macro_f1"], "source": f"mean of last {args.average_last} epochs",
-                    "state": averaged, "metrics": metrics}  # fmt: skip
+        best = average_last_epochs(run, epoch_states, best)
     print(f"selected: {best['source']} (validation macro-F1 {best['macro_f1']:.4f})")
-    model.load_state_dict(best["state"])
+    return best
 
-    # Score the shipped (fp16-rounded) weights so the reported numbers match the folder.
+
+def average_last_epochs(run: Run, states: list[dict[str, torch.Tensor]], best: dict[str, Any]) -> dict[str, Any]:
+    """The mean of the last epochs' weights, kept when it beats the best single epoch on validation macro-F1."""
+    averaged = {
+        k: torch.stack([s[k].float() for s in states]).mean(0).to(states[0][k].dtype)
+        if states[0][k].is_floating_point()
+        else states[-1][k]
+        for k in states[0]
+    }
+    run.model.load_state_dict(averaged)
+    metrics = validate(run)
+    count = len(states)
+    print(f"average of last {count} epochs: acc {metrics['accuracy']:.4f} macro-F1 {metrics['macro_f1']:.4f}")
+    run.history.append(
+        {"epoch": f"mean of last {count}", "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}
+    )
+    if metrics["macro_f1"] > best["macro_f1"]:
+        return {"macro_f1": metrics["macro_f1"], "source": f"mean of last {count} epochs", "state": averaged}
+    return best
+
+
+TRAINING_SETTINGS = (
+    "seed", "epochs", "lr", "batch_size", "max_length", "weight_decay", "warmup_ratio", "label_smoothing",
+    "class_weight_power", "augment_prob", "average_last",
+)  # fmt: skip
+
+
+def save_and_report(run: Run, best: dict[str, Any]) -> dict[str, Any]:
+    """Save the selected weights as fp16, score exactly those, and write metrics.json beside them."""
+    args, model, tokenizer = run.args, run.model, run.tokenizer
+    model.load_state_dict(best["state"])
     output_dir = Path(args.output_dir)
     save_fp16(model, tokenizer, output_dir)
+    # Score the shipped (fp16-rounded) weights so the reported numbers match the folder.
     model.load_state_dict({k: v.half().float() if v.is_floating_point() else v for k, v in best["state"].items()})
+    val_texts, val_gold = [e.text for e in run.validation], [e.label for e in run.validation]
     final = evaluate_texts(model, tokenizer, val_texts, val_gold, args)
     nat_rng = random.Random(args.seed + 1)  # noqa: S311 - reproducible augmentation
     natural_val = evaluate_texts(model, tokenizer, [naturalise(t, nat_rng) for t in val_texts], val_gold, args)
@@ -412,7 +489,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     result: dict[str, Any] = {
         "model": "DistilBertForSequenceClassification",
-        "base_model": base_description,
+        "base_model": run.base_description,
         "selected": best["source"],
         "validation": final,
         "validation_naturalised": {
@@ -421,23 +498,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             "macro_f1": natural_val["macro_f1"],
         },
         "validation_throughput_examples_per_second": round(throughput, 1),
-        "history": history,
-        "training": {
-            key: getattr(args, key)
-            for key in (
-                "seed",
-                "epochs",
-                "lr",
-                "batch_size",
-                "max_length",
-                "weight_decay",
-                "warmup_ratio",
-                "label_smoothing",
-                "class_weight_power",
-                "augment_prob",
-                "average_last",
-            )
-        },
+        "history": run.history,
+        "training": {key: getattr(args, key) for key in TRAINING_SETTINGS},
         "distillation": {
             "teacher_file": Path(args.teacher_file).name,
             "teacher_sha256": sha256_file(args.teacher_file),
@@ -446,22 +508,20 @@ def main(argv: Sequence[str] | None = None) -> None:
         }
         if args.teacher_file
         else None,
-        "class_weights": dict(zip(labels, [round(float(w), 4) for w in weights.cpu()], strict=True)),
-        "train_token_length_percentiles": percentiles,
-        "train_examples_truncated": truncated,
+        "class_weights": dict(zip(run.labels, [round(float(w), 4) for w in run.weights.cpu()], strict=True)),
+        "train_token_length_percentiles": run.percentiles,
+        "train_examples_truncated": run.truncated,
         "data": {
-            "train": {
-                "file": Path(args.train_file).name,
-                "sha256": sha256_file(args.train_file),
-                "examples": len(train),
-                "label_counts": label_counts(train),
-            },
-            "validation": {
-                "file": Path(args.validation_file).name,
-                "sha256": sha256_file(args.validation_file),
-                "examples": len(validation),
-                "label_counts": label_counts(validation),
-            },
+            name: {
+                "file": Path(path).name,
+                "sha256": sha256_file(path),
+                "examples": len(examples),
+                "label_counts": label_counts(examples),
+            }
+            for name, path, examples in (
+                ("train", args.train_file, run.train),
+                ("validation", args.validation_file, run.validation),
+            )
         },
         "environment": {
             "device": args.device,
@@ -470,7 +530,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "python": platform.python_version(),
             "machine": platform.machine(),
         },
-        "train_wall_seconds": round(time.time() - started, 1),
+        "train_wall_seconds": round(time.time() - run.started, 1),
     }
     if args.natural_file and Path(args.natural_file).is_file():
         natural = read_examples(args.natural_file)
@@ -486,17 +546,26 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.test_file:
         test = read_examples(args.test_file)
         test_metrics = evaluate_texts(model, tokenizer, [e.text for e in test], [e.label for e in test], args)
-        (log_dir / "test_metrics.json").write_text(json.dumps(test_metrics, indent=2) + "\n", encoding="utf-8")
+        (run.log_dir / "test_metrics.json").write_text(json.dumps(test_metrics, indent=2) + "\n", encoding="utf-8")
         print(
             f"test file: acc {test_metrics['accuracy']:.4f} macro-F1 {test_metrics['macro_f1']:.4f} "
-            f"(written to {log_dir}, not to the model folder)"
+            f"(written to {run.log_dir}, not to the model folder)"
         )
-    (output_dir / "metrics.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    (log_dir / "metrics.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    for folder in (output_dir, run.log_dir):
+        (folder / "metrics.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(
         f"validation acc {final['accuracy']:.4f} macro-F1 {final['macro_f1']:.4f}; "
         f"naturalised acc {natural_val['accuracy']:.4f}; wrote {output_dir}"
     )
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Train, select by validation macro-F1, and save the model folder."""
+    run = prepare(parse_args(argv))
+    best = fit(run)
+    if best is not None:
+        save_and_report(run, best)
     sys.stdout.flush()
 
 

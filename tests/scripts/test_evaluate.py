@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from scripts.evaluate import compute_metrics, confusion_matrix, evaluate_model_dir, label_names, metrics_from_confusion
+from scripts.evaluate import compute_metrics, confusion_matrix, evaluate_model_dir, metrics_from_confusion
 
 GOLD = ["a", "a", "b", "b", "c", "c"]
 PRED = ["a", "b", "b", "b", "a", "c"]
@@ -56,41 +56,28 @@ def test_unknown_gold_label_is_an_error() -> None:
         compute_metrics(["boredom"], ["a"], ["a", "b"])
 
 
-def test_label_names_sorted_by_integer_id() -> None:
-    """config.json stores ids as strings; '10' must sort after '2'."""
-    id2label = {str(i): f"l{i}" for i in (10, 2, 0, 1)}
-    assert label_names(id2label) == ["l0", "l1", "l2", "l10"]
+def test_evaluate_model_dir_scores_through_the_serving_backend_by_label_name(tmp_path: Path) -> None:
+    """A model whose id order differs from the data's label order is scored by label name, through the API's code."""
+    from support import ID2LABEL, build_tiny_model
+    from transformers import DistilBertForSequenceClassification
 
-
-def test_evaluate_model_dir_matches_labels_by_name(tmp_path: Path) -> None:
-    """A model whose id order differs from the data's label order is scored by label name."""
-    from transformers import DistilBertConfig, DistilBertForSequenceClassification, DistilBertTokenizerFast
-
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "happy", "sad", "i", "am"]
-    (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    config = DistilBertConfig(
-        vocab_size=len(vocab), dim=16, hidden_dim=32, n_layers=1, n_heads=2, max_position_embeddings=32,
-        id2label={0: "sadness", 1: "joy"}, label2id={"sadness": 0, "joy": 1},
-    )  # fmt: skip
-    torch.manual_seed(0)
-    model = DistilBertForSequenceClassification(config).eval()
-    with torch.no_grad():  # a constant model: every input -> id 0, which is named "sadness"
+    model_dir = build_tiny_model(tmp_path / "model")
+    model = DistilBertForSequenceClassification.from_pretrained(model_dir)
+    with torch.no_grad():  # a constant model: every input -> id 0
         for param in model.parameters():
             param.zero_()
-        model.classifier.bias.copy_(torch.tensor([1.0, 0.0]))
-    model_dir = tmp_path / "model"
-    model.save_pretrained(str(model_dir))
-    DistilBertTokenizerFast(vocab=str(tmp_path / "vocab.txt")).save_pretrained(str(model_dir))
+        model.classifier.bias[0] = 1.0
+    model.save_pretrained(model_dir)
     data = tmp_path / "data.txt"
     data.write_text("i am happy;joy\ni am sad;sadness\n", encoding="utf-8")
 
-    metrics, _texts, gold, probs = evaluate_model_dir(model_dir, data, device="cpu")
-    assert metrics["labels"] == ["sadness", "joy"]
+    metrics, _texts, gold, probs = evaluate_model_dir(model_dir, data, backend="torch")
+    assert metrics["labels"] == sorted(ID2LABEL.values())
     assert gold == ["joy", "sadness"]
-    assert probs.shape == (2, 2)
-    assert metrics["confusion_matrix"] == [[1, 0], [1, 0]]  # always predicts id 0 = sadness
-    assert metrics["per_class"]["sadness"]["recall"] == 1.0
+    assert probs.shape == (2, 6)
+    assert metrics["per_class"][ID2LABEL[0]]["recall"] == 1.0  # id 0 is "sadness" in the tiny model
     assert metrics["per_class"]["joy"]["recall"] == 0.0
+    assert metrics["throughput"]["backend"] == "torch"
     json.dumps(metrics)  # must be JSON serialisable
 
 
