@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-from support import build_tiny_model
+from support import build_tiny_model, forget_handler, fresh_handler
 
 from scripts.lambda_context import LocalLambdaContext
 
@@ -53,15 +51,16 @@ def reset_model() -> Iterator[None]:
 
 
 @pytest.fixture
-def handler_module(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, reset_model: None) -> Iterator[ModuleType]:
+def handler_module(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     """``app.handler`` imported afresh, as in a new execution environment, over the tiny model."""
-    from app.settings import get_settings
+    yield fresh_handler(monkeypatch, tiny_model_dir, backend="onnx")
+    forget_handler()
 
-    monkeypatch.setenv("MODEL_PATH", str(tiny_model_dir))
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "EmotionApiTest")
-    get_settings.cache_clear()
-    sys.modules.pop("app.handler", None)
-    module = importlib.import_module("app.handler")
-    yield module
-    sys.modules.pop("app.handler", None)
-    get_settings.cache_clear()
+
+@pytest.fixture
+def fake_backend(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Registers support.FakeBackend as MODEL_BACKEND=fake for this test; returns its name."""
+    from app.backends import BACKENDS
+
+    monkeypatch.setitem(BACKENDS, "fake", ("support", "FakeBackend"))
+    return "fake"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import Any, ClassVar
 
 LABELS = ("anger", "fear", "joy", "love", "sadness", "surprise")
 #: The dair-ai/emotion id order, deliberately not alphabetical, so label handling by name is exercised.
@@ -71,6 +74,47 @@ def build_tiny_model(target: Path, *, max_positions: int = 64) -> Path:
     )
     DistilBertForSequenceClassification(config).save_pretrained(target)
     return target
+
+
+class FakeBackend:
+    """A backend with no model: each text gets the emotion of its first keyword (``KEYWORDS``) at 0.9, else joy.
+
+    Registered as MODEL_BACKEND=fake by the ``fake_backend`` fixture, so route and handler tests exercise the
+    request path, answers that differ from text to text included, without loading a network.
+    """
+
+    KEYWORDS: ClassVar[dict[str, str]] = {
+        "happy": "joy",
+        "angry": "anger",
+        "scared": "fear",
+        "love": "love",
+        "miss": "sadness",
+        "wow": "surprise",
+    }
+
+    def __init__(self, config: Any, *, source: str, num_threads: int) -> None:
+        from app.backends import ModelInfo
+
+        self._labels = tuple(sorted(config.labels_by_index))
+        weights = config.folder / "config.json"
+        self.info = ModelInfo(config.name, source, "FakeBackend", 0, 512, "fake", weights)
+        self.calls: list[list[str]] = []
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self._labels
+
+    def predict(self, texts: Any) -> list[Any]:
+        from app.schemas import Prediction
+
+        self.calls.append(list(texts))
+        predictions = []
+        for text in texts:
+            words = text.lower().replace(",", " ").replace("!", " ").split()
+            emotion = next((self.KEYWORDS[w] for w in words if w in self.KEYWORDS), "joy")
+            ranked = {emotion: 0.9, **{label: 0.02 for label in self._labels if label != emotion}}
+            predictions.append(Prediction(emotion=emotion, confidence=0.9, all_emotions=ranked, truncated=False))
+        return predictions
 
 
 def load_event(name: str) -> dict:
@@ -172,3 +216,28 @@ def staged_app(app: Any, stage: str) -> Any:
         await app(scope, receive, send)
 
     return asgi
+
+
+def fresh_handler(monkeypatch: Any, model_dir: Path, *, backend: str, **env: str) -> ModuleType:
+    """Import ``app.handler`` afresh, as a new execution environment (cold start) with these settings."""
+    from app.classifier import reset_model_cache
+    from app.settings import get_settings
+
+    monkeypatch.setenv("MODEL_PATH", str(model_dir))
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "EmotionApiTest")
+    monkeypatch.setenv("MODEL_BACKEND", backend)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    reset_model_cache()
+    get_settings.cache_clear()
+    sys.modules.pop("app.handler", None)
+    return importlib.import_module("app.handler")
+
+
+def forget_handler() -> None:
+    from app.classifier import reset_model_cache
+    from app.settings import get_settings
+
+    sys.modules.pop("app.handler", None)
+    reset_model_cache()
+    get_settings.cache_clear()

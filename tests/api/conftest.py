@@ -14,10 +14,25 @@ from app.api import build_app
 from app.settings import Settings
 
 
+@pytest.fixture
+def backend(fake_backend: str) -> str:
+    """Route tests run on the fake backend (support.FakeBackend): they prove the HTTP contract, not a model.
+
+    test_routes.py's real-backend test and tests/unit run the ONNX and torch backends themselves.
+    """
+    return fake_backend
+
+
 @pytest.fixture(params=["onnx", "torch"])
-def backend(request: pytest.FixtureRequest) -> str:
-    """Every API test runs on both backends: they must answer alike."""
-    return request.param
+def real_backend(request: pytest.FixtureRequest) -> str:
+    """The two real backends, for the tests whose answer depends on a model (truncation, model facts)."""
+    return str(request.param)
+
+
+@pytest.fixture
+def real_client(tiny_model_dir: Path, real_backend: str, reset_model: None) -> TestClient:
+    settings = Settings(model_path=tiny_model_dir, model_backend=real_backend)
+    return TestClient(build_app(settings), raise_server_exceptions=False)
 
 
 @pytest.fixture

@@ -31,13 +31,14 @@ def test_batch_keeps_order_and_matches_single_predictions(client: TestClient) ->
         assert prediction["all_emotions"] == pytest.approx(single["all_emotions"], abs=1e-4)
 
 
-def test_a_long_text_is_answered_and_marked_truncated(client: TestClient) -> None:
-    response = client.post("/predict", json={"text": "happy " * 300})
+def test_a_long_text_is_answered_and_marked_truncated(real_client: TestClient) -> None:
+    response = real_client.post("/predict", json={"text": "happy " * 300})
     assert response.status_code == 200
     assert response.json()["truncated"] is True
 
 
-def test_health_labels_and_model_describe_the_loaded_model(client: TestClient, backend: str) -> None:
+def test_health_labels_and_model_describe_the_loaded_model(real_client: TestClient, real_backend: str) -> None:
+    client, backend = real_client, real_backend
     health = client.get("/health")
     assert health.status_code == 200
     assert health.json()["model_loaded"] is True
@@ -106,6 +107,16 @@ def test_malformed_bodies_are_400(client: TestClient) -> None:
     assert_error(client.post("/predict", content=b'{"text": "\xff\xfe"}', headers=headers), 400, "invalid_body")
     assert_error(client.post("/predict", content=b"", headers=headers), 422, "invalid_input")
     assert_error(client.post("/predict", content=b"null", headers=headers), 422, "invalid_input")
+
+
+def test_each_prediction_is_its_own_texts_and_a_batch_keeps_the_order(client: TestClient) -> None:
+    # GIVEN texts the fake backend reads as four different emotions
+    texts = ["so happy today", "I am angry", "I miss you", "wow"]
+    # WHEN they are sent as a batch; THEN each prediction is its own text's, in the order given
+    response = client.post("/predict/batch", json={"texts": texts})
+    assert response.status_code == 200
+    assert [p["emotion"] for p in response.json()["predictions"]] == ["joy", "anger", "sadness", "surprise"]
+    assert client.post("/predict", json={"text": "I am angry"}).json()["emotion"] == "anger"
 
 
 def test_lone_surrogates_are_rejected_not_crashed_on(client: TestClient) -> None:

@@ -9,7 +9,16 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from support import EVENT_ANSWERS, EVENTS_DIR, LABELS, api_gateway_source, load_event, log_records
+from support import (
+    EVENT_ANSWERS,
+    EVENTS_DIR,
+    LABELS,
+    api_gateway_source,
+    forget_handler,
+    fresh_handler,
+    load_event,
+    log_records,
+)
 
 from scripts.lambda_context import LocalLambdaContext
 
@@ -35,10 +44,15 @@ def test_good_events_succeed(handler_module: ModuleType, name: str) -> None:
     assert response["statusCode"] == 200, response["body"]
 
 
-def test_batch_event_keeps_order(handler_module: ModuleType) -> None:
+def test_batch_event_keeps_order(tiny_model_dir: Path, fake_backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a handler over the fake backend, which reads "happy", "angry", "miss" and "wow" as four emotions
+    module = fresh_handler(monkeypatch, tiny_model_dir, backend=fake_backend)
     event = load_event("predict-batch.json")
-    predictions = _body(handler_module.handler(event, LocalLambdaContext()))["predictions"]
-    assert len(predictions) == len(json.loads(event["body"])["texts"])
+    event["body"] = json.dumps({"texts": ["so happy", "I am angry", "I miss you", "wow"]})
+    # WHEN the batch is classified; THEN the n-th prediction is the n-th text's
+    predictions = _body(module.handler(event, LocalLambdaContext()))["predictions"]
+    assert [p["emotion"] for p in predictions] == ["joy", "anger", "sadness", "surprise"]
+    forget_handler()
 
 
 BAD_EVENTS = {name: answer for name, answer in EVENT_ANSWERS.items() if name.startswith("bad-")}

@@ -8,7 +8,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from lambda_events import backend_for, forget_handler, fresh_handler
+from lambda_events import backend_for
+from support import forget_handler, fresh_handler
 
 from scripts.lambda_context import LocalLambdaContext
 

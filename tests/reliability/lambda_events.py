@@ -7,16 +7,11 @@ TestClient: API Gateway HTTP API (payload 2.0) events in, Lambda proxy responses
 from __future__ import annotations
 
 import base64
-import importlib
 import json
-import sys
 import uuid
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
-
-import pytest
 
 HOST = "abc123.execute-api.us-east-1.amazonaws.com"
 BASE_URL = f"https://{HOST}"
@@ -103,28 +98,3 @@ def assert_error_shape(response: dict[str, Any], status: int | None = None, code
 def backend_for(model_dir: Path) -> str:
     """The default (ONNX) backend when the test model has an ONNX export, else torch."""
     return "onnx" if any(model_dir.glob("*.onnx")) else "torch"
-
-
-def fresh_handler(monkeypatch: pytest.MonkeyPatch, model_dir: Path, *, backend: str, **env: str) -> ModuleType:
-    """Import ``app.handler`` afresh, as a new execution environment (cold start) with these settings."""
-    from app.classifier import reset_model_cache
-    from app.settings import get_settings
-
-    monkeypatch.setenv("MODEL_PATH", str(model_dir))
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "EmotionApiTest")
-    monkeypatch.setenv("MODEL_BACKEND", backend)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    reset_model_cache()
-    get_settings.cache_clear()
-    sys.modules.pop("app.handler", None)
-    return importlib.import_module("app.handler")
-
-
-def forget_handler() -> None:
-    from app.classifier import reset_model_cache
-    from app.settings import get_settings
-
-    sys.modules.pop("app.handler", None)
-    reset_model_cache()
-    get_settings.cache_clear()

@@ -22,10 +22,10 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from lambda_events import assert_error_shape, backend_for, body_of, forget_handler, fresh_handler, http_event
+from lambda_events import assert_error_shape, backend_for, body_of, http_event
 from moto import mock_aws
 from reports import record
-from support import api_gateway_source, log_records, redirect_logs
+from support import api_gateway_source, forget_handler, fresh_handler, log_records, redirect_logs
 
 from scripts.lambda_context import LocalLambdaContext
 

@@ -13,6 +13,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from support import log_records, redirect_logs
 
 Hook = Callable[..., Any]
 
@@ -91,5 +92,10 @@ def test_before_snapshot_leaves_a_failed_model_alone(
     state = snapstart_module.services.model_state
     monkeypatch.setattr(state, "classifier", None)
     monkeypatch.setattr(state, "failure", "config.json is missing")
-    snapstart_module.warm_up_before_snapshot()
+    stream = redirect_logs(monkeypatch)
+    snapstart_module.warm_up_before_snapshot()  # THEN it returns instead of raising (the version still publishes)
     snapstart_module.log_restore()
+    records = {record["message"]: record for record in log_records(stream.getvalue())}
+    assert records["snapshot_without_model"]["reason"] == "config.json is missing"
+    assert "snapshot_warmed" not in records
+    assert records["restored_from_snapshot"]["model_loaded"] is False

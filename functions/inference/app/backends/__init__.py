@@ -11,10 +11,10 @@ from pathlib import Path
 
 from .base import Backend, ModelConfig, ModelInfo, ModelLoadError
 
-#: Backend name -> (module in this package, class): the class takes (model config, source=..., num_threads=...).
+#: Backend name -> (module, class): the class takes (model config, source=..., num_threads=...).
 BACKENDS: dict[str, tuple[str, str]] = {
-    "onnx": ("onnx_backend", "OnnxBackend"),
-    "torch": ("torch_backend", "TorchBackend"),
+    "onnx": (f"{__name__}.onnx_backend", "OnnxBackend"),
+    "torch": (f"{__name__}.torch_backend", "TorchBackend"),
 }
 
 
@@ -24,7 +24,7 @@ def load_backend(kind: str, model_dir: Path, *, source: str, num_threads: int) -
         raise ModelLoadError(f"unknown backend {kind!r}; known: {sorted(BACKENDS)}")
     config = ModelConfig.read(model_dir)
     module_name, class_name = BACKENDS[kind]
-    module = importlib.import_module(f"{__name__}.{module_name}")
+    module = importlib.import_module(module_name)
     backend: Backend = getattr(module, class_name)(config, source=source, num_threads=num_threads)
     return backend
 
