@@ -57,8 +57,12 @@ serve: $(VENV)/.installed ## Serve the API with the bundled model at http://$(HO
 	$(VENV)/bin/uvicorn --app-dir functions/inference --factory app.api:build_app --host $(HOST) --port $(PORT)
 
 .PHONY: test
-test: $(VENV)/.installed ## Run the test suite (all but the image tests)
-	$(PY) -m pytest -m "not image"
+test: $(VENV)/.installed ## The fast pass: unit and functional tests (all but the slow, browser and image passes)
+	$(PY) -m pytest -m "not slow and not browser and not image"
+
+.PHONY: test-slow
+test-slow: $(VENV)/.installed $(SAM_VENV)/.installed ## The slow pass: load, fuzz, zip-flavor build, runtime client, browser
+	$(PY) -m pytest -m "slow or browser"
 
 .PHONY: image-test
 image-test: $(VENV)/.installed $(SAM_VENV)/.installed ## Build the image with podman, run every event through it and SAM (docs/image.json)

@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 from support import LABELS, build_test_app, serve_app, staged_app
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.browser
 
 SENTENCE = "I am feeling very happy today!"
 API_KEY = "demo-k3y"

@@ -42,6 +42,8 @@ from urllib3 import HTTPHeaderDict, HTTPResponse
 
 from scripts.lambda_context import LocalLambdaContext
 
+pytestmark = pytest.mark.slow
+
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 
 

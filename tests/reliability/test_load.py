@@ -22,6 +22,8 @@ from reports import record
 
 from scripts.loadtest import run_load, verdict
 
+pytestmark = pytest.mark.slow
+
 LOAD_REQUESTS = int(os.environ.get("LOAD_REQUESTS", "160"))
 
 

