@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from cfnlint.decode import decode_str
-from template_support import FUNCTION_ID, TEMPLATE_PATH
+from template_support import FUNCTION_ID, TEMPLATE_PATH, with_globals
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def template() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def function(template: dict[str, Any]) -> dict[str, Any]:
-    """The inference function resource."""
+    """The inference function resource, with the Globals it inherits merged in (what SAM deploys)."""
     resource = template["Resources"][FUNCTION_ID]
     assert resource["Type"] == "AWS::Serverless::Function"
-    return resource
+    return with_globals(template, resource)

@@ -18,15 +18,16 @@ from template_support import (
     ZIP_LAYER_IDS,
     events_of_type,
     referenced_parameters,
+    with_globals,
 )
 
 
 @pytest.fixture(scope="module")
 def zip_function(template: dict[str, Any]) -> dict[str, Any]:
-    """The zip flavor's function resource."""
+    """The zip flavor's function resource, with the Globals it inherits merged in."""
     resource = template["Resources"][ZIP_FUNCTION_ID]
     assert resource["Type"] == "AWS::Serverless::Function"
-    return resource
+    return with_globals(template, resource)
 
 
 def parse_pins(path: Path) -> dict[str, str]:
@@ -144,3 +145,14 @@ def test_dependencies_layer_pins_the_functions_requirements() -> None:
     expected = {name: version for name, version in function_pins.items() if name != "boto3"}
     assert {name: version for name, version in layer_pins.items() if name != "snapshot-restore-py"} == expected
     assert not {"torch", "transformers"} & {name.split("[")[0] for name in layer_pins}
+
+
+def test_what_both_flavors_share_lives_in_globals_once(template: dict[str, Any]) -> None:
+    """Memory, timeout, alias, tracing, log format and the app's variables are declared once, in Globals."""
+    shared = template["Globals"]["Function"]
+    assert {"MemorySize", "Timeout", "AutoPublishAlias", "Tracing", "LoggingConfig", "Environment"} <= set(shared)
+    for function_id in ("InferenceFunction", ZIP_FUNCTION_ID):
+        props = template["Resources"][function_id]["Properties"]
+        assert not {"MemorySize", "Timeout", "AutoPublishAlias", "Tracing"} & set(props), function_id
+        own_variables = set(props.get("Environment", {}).get("Variables", {}))
+        assert not own_variables & set(shared["Environment"]["Variables"]), function_id
