@@ -2,6 +2,7 @@
 
     python scripts/bench.py --model-dir functions/inference/model [--launches 5] [--iterations 200]
     python scripts/bench.py --variants onnx --baseline-dir <previous model>   # a new model against the old one
+    python scripts/bench.py --variants onnx --baseline-code <checkout>       # this code against another's
 
 Variants, all on the same model and texts:
   (a) naive     AutoTokenizer + AutoModelForSequenceClassification, per-request tokenisation with
@@ -15,7 +16,9 @@ first prediction is back, median of --launches), and the medians over --rounds w
 for a short sentence and a 60-word text, batch-32 throughput, peak RSS, and the on-disk size of every installed
 distribution the process imported plus the model files it read. Prints a table with ratios to (a), writes JSON
 (every round and launch included) and a PNG chart. ``--baseline-dir`` adds (e) baseline: variant (d) on another
-model folder, interleaved with the rest, so two models are compared in one run on one machine state.
+model folder, interleaved with the rest, so two models are compared in one run on one machine state;
+``--baseline-code`` runs (e) with another checkout's code instead (its own scripts/bench.py and app/), on the same
+model unless ``--baseline-dir`` is given too.
 """
 
 from __future__ import annotations
@@ -160,16 +163,21 @@ def child(variant: str, model_dir: Path, mode: str, iterations: int, out: Path) 
     out.write_text(json.dumps(result))
 
 
+#: Which bench.py runs each variant's children: this one, or another checkout's for (e) with --baseline-code.
+CHILD_SCRIPTS: dict[str, Path] = {}
+
+
 def _run_child(variant: str, model_dir: Path, mode: str, iterations: int) -> tuple[float, dict[str, Any]]:
+    script = CHILD_SCRIPTS.get(variant, Path(__file__))
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "result.json"
         started = time.time()
         subprocess.run(
             [
                 sys.executable,
-                __file__,
+                str(script),
                 "--child",
-                variant,
+                "onnx" if script != Path(__file__) else variant,
                 "--mode",
                 mode,
                 "--model-dir",
@@ -320,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         help="run only these variants (default: all four)",
     )
     parser.add_argument("--baseline-dir", type=Path, help="also run (d) on this model folder, as (e) baseline")
+    parser.add_argument("--baseline-code", type=Path, help="also run (d) with this checkout's code, as (e) baseline")
     parser.add_argument("--child", choices=list(VARIANTS), help=argparse.SUPPRESS)
     parser.add_argument("--mode", choices=["cold", "warm"], help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -330,12 +339,19 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     variants = args.variants or [v for v in VARIANTS if v != "baseline"]
     model_dirs = dict.fromkeys(variants, model_dir)
-    if args.baseline_dir:
-        model_dirs["baseline"] = args.baseline_dir.resolve()
+    if args.baseline_dir or args.baseline_code:
+        model_dirs["baseline"] = (args.baseline_dir or model_dir).resolve()
+    if args.baseline_code:
+        CHILD_SCRIPTS["baseline"] = (args.baseline_code / "scripts" / "bench.py").resolve()
     results = measure(model_dirs, args.launches, args.iterations, args.rounds)
     machine = {"cpus": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)), "python": sys.version.split()[0]}
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    record = {"machine": machine, "model_dirs": {v: str(d) for v, d in model_dirs.items()}, "results": results}
+    record = {
+        "machine": machine,
+        "model_dirs": {v: str(d) for v, d in model_dirs.items()},
+        "code": {v: str(CHILD_SCRIPTS.get(v, Path(__file__)).parent.parent) for v in model_dirs},
+        "results": results,
+    }
     args.json.write_text(json.dumps(record, indent=2))
     print(table(results))
     if set(results) >= {"naive", "pipeline", "torch", "onnx"}:
