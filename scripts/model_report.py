@@ -180,7 +180,7 @@ def interval(bounds: Sequence[float]) -> str:
     return f"{100 * bounds[0]:.1f}-{100 * bounds[1]:.1f}"
 
 
-def card_sections(report: dict[str, Any], metrics: dict[str, Any]) -> dict[str, str]:
+def card_sections(report: dict[str, Any], metrics: dict[str, Any], export: dict[str, Any]) -> dict[str, str]:
     validation, natural, neutral = report["validation"], report["natural_sentences"], report["neutral_statements"]
     sections = {
         "summary": "\n".join(
@@ -201,8 +201,34 @@ def card_sections(report: dict[str, Any], metrics: dict[str, Any]) -> dict[str, 
         "natural": _natural_block(natural),
         "comparison": _comparison_block(report),
         "training": _training_block(metrics),
+        "onnx": _onnx_block(export),
     }
     return sections
+
+
+def _onnx_block(export: dict[str, Any]) -> str:
+    """The export report (onnx_export.json): size, fidelity to torch, and the accuracy gate's two scores."""
+    validation = export.get("validation", {})
+    rows = [
+        "| | validation accuracy | validation macro-F1 |",
+        "|---|---|---|",
+        *(
+            f"| {name} | {pct(validation[kind]['accuracy'])} | {pct(validation[kind]['macro_f1'])} |"
+            for kind, name in (("torch", "fp32 (torch backend)"), ("onnx", "int8 (ONNX backend)"))
+            if kind in validation
+        ),
+    ]
+    return "\n".join(
+        [
+            f"`{export['file']}` is {export['bytes'] / 1e6:.1f} MB ({export['fp32_bytes'] / 1e6:.1f} MB before "
+            f"quantisation), {export['parameters']:,} weights, {export['fused_attention_nodes']} fused attention "
+            f"nodes. The fp32 graph matches torch within {export['max_abs_logit_diff_fp32']:.1e} in the logits (the "
+            f"export fails above 1e-3); the int8 graph differs by at most {export['max_abs_logit_diff_int8']:.2f} on "
+            f"{export['check_sentences']} check sentences. Through the serving backends:",
+            "",
+            *rows,
+        ]
+    )
 
 
 def _validation_block(validation: dict[str, Any]) -> str:
@@ -380,7 +406,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     metrics = json.loads((args.model_dir / "metrics.json").read_text(encoding="utf-8"))
     card = args.model_dir / "README.md"
-    sections = card_sections(report, metrics)
+    export = json.loads((args.model_dir / "onnx_export.json").read_text(encoding="utf-8"))
+    sections = card_sections(report, metrics, export)
     card.write_text(render(card.read_text(encoding="utf-8"), sections, where=card), encoding="utf-8")
     print(json.dumps({key: report[key] for key in ("neutral_statements", "seeds")}, indent=2))
     print(f"validation accuracy {validation['accuracy']:.4f} macro-F1 {validation['macro_f1']:.4f}")

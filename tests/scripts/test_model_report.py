@@ -45,7 +45,7 @@ def test_the_report_scores_through_the_serving_backend_and_fills_the_card(tiny_m
         "selected": "epoch 1", "train_wall_seconds": 60, "environment": {"threads": 2, "device": "cpu"},
         "validation": {"accuracy": 0.5, "macro_f1": 0.4},
     }))  # fmt: skip
-    blocks = ("summary", "validation", "natural", "comparison", "training")
+    blocks = ("summary", "validation", "natural", "comparison", "training", "onnx")
     (model / "README.md").write_text(
         "# card\n" + "".join(f"<!-- BEGIN GENERATED: {b} -->\nold\n<!-- END GENERATED: {b} -->\n" for b in blocks)
     )
