@@ -107,6 +107,17 @@ evaluate: $(VENV)/.installed ## Evaluate MODEL through the API's ONNX backend on
 export: $(VENV)/.installed ## Export MODEL to int8 ONNX beside it, checked on DATA's validation split
 	$(PY) scripts/export_onnx.py --model-dir $(MODEL) --validation-file $(DATA)/validation.txt
 
+# The previous model folder, other seeds' metrics.json and a bench.py comparison, when there are any.
+BASELINE ?=
+SEEDS ?=
+BENCH ?=
+
+.PHONY: model-report
+model-report: $(VENV)/.installed ## Score MODEL through the serving path; regenerate its card and the README's figures
+	$(PY) scripts/model_report.py --model-dir $(MODEL) --validation-file $(DATA)/validation.txt --readme README.md \
+		$(if $(BASELINE),--baseline-dir $(BASELINE)) $(if $(SEEDS),--seed-metrics $(SEEDS)) \
+		$(if $(BENCH),--bench-json $(BENCH))
+
 .PHONY: bench
 bench: $(VENV)/.installed ## Benchmark MODEL: naive, pipeline, torch and ONNX serving side by side (docs/bench.png)
 	$(PY) scripts/bench.py --model-dir $(MODEL)

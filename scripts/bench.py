@@ -329,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--baseline-dir", type=Path, help="also run (d) on this model folder, as (e) baseline")
     parser.add_argument("--baseline-code", type=Path, help="also run (d) with this checkout's code, as (e) baseline")
+    parser.add_argument("--readme-block", help="write the table into README.md's GENERATED block of this name")
     parser.add_argument("--child", choices=list(VARIANTS), help=argparse.SUPPRESS)
     parser.add_argument("--mode", choices=["cold", "warm"], help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -343,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         model_dirs["baseline"] = (args.baseline_dir or model_dir).resolve()
     if args.baseline_code:
         CHILD_SCRIPTS["baseline"] = (args.baseline_code / "scripts" / "bench.py").resolve()
+        VARIANTS["baseline"] = f"(e) handler, onnx int8, code of {args.baseline_code.name}"
     results = measure(model_dirs, args.launches, args.iterations, args.rounds)
     machine = {"cpus": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)), "python": sys.version.split()[0]}
     args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -354,12 +356,21 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.json.write_text(json.dumps(record, indent=2))
     print(table(results))
+    if args.readme_block:
+        from scripts.reliability_report import render
+
+        note = (
+            f"\n\nMedians over {args.rounds} interleaved warm rounds and {args.launches} cold starts on "
+            f"{machine['affinity']} cores (`{' '.join(['scripts/bench.py', *(argv or sys.argv[1:])])}`)."
+        )
+        readme = ROOT / "README.md"
+        readme.write_text(render(readme.read_text(), {args.readme_block: table(results) + note}, where=readme))
     if set(results) >= {"naive", "pipeline", "torch", "onnx"}:
         args.chart.parent.mkdir(parents=True, exist_ok=True)
         chart({v: results[v] for v in ("naive", "pipeline", "torch", "onnx")}, args.chart)
         print()
         print(cost_table(results, machine["affinity"]))
-    print(f"\nJSON: {args.json}\nchart: {args.chart}")
+    print(f"\nJSON: {args.json}" + (f"\nchart: {args.chart}" if set(results) >= set(VARIANTS) - {"baseline"} else ""))
     return 0
 
 

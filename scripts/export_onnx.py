@@ -208,14 +208,17 @@ def unfuse_skip_layer_norms(model: Any) -> int:
 def quantize_int8(source: Path, target: Path) -> None:
     """Dynamic int8 quantisation: weights stored as int8, activations quantised per batch at run time.
 
-    Per-channel weight scales keep the validation macro-F1 within 0.5 points of fp32 on the bundled model
-    (per-tensor scales lost 0.57 points).
+    Per-channel weight scales and a 7-bit weight range (``reduce_range``) keep the validation scores within the
+    export's 0.5-point gate. Measured on the distilled model (fp32 93.70 % accuracy / 91.28 % macro-F1): full
+    8-bit per-channel weights gave 93.40 / 90.68 (a 0.60-point macro-F1 drop, refused), reduced-range weights
+    93.55 / 91.00; on the model before it, per-tensor scales had lost 0.57 points. The reduced range costs no
+    time: the same int8 kernels run either way.
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True)
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True, reduce_range=True)
 
 
 def onnx_logits(graph: Path, encoder: TextEncoder, texts: Sequence[str]) -> np.ndarray:

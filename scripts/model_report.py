@@ -388,6 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--baseline-dir", type=Path, help="another model folder with model.int8.onnx, to compare")
     parser.add_argument("--seed-metrics", type=Path, nargs="*", default=[], help="metrics.json of each seed's run")
     parser.add_argument("--bench-json", type=Path, help="bench.py output with the onnx and baseline variants")
+    parser.add_argument("--readme", type=Path, help="also fill this document's GENERATED block 'model' (the summary)")
     args = parser.parse_args(argv)
     report = build_report(
         args.model_dir,
@@ -409,6 +410,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     export = json.loads((args.model_dir / "onnx_export.json").read_text(encoding="utf-8"))
     sections = card_sections(report, metrics, export)
     card.write_text(render(card.read_text(encoding="utf-8"), sections, where=card), encoding="utf-8")
+    if args.readme:
+        readme = args.readme.read_text(encoding="utf-8")
+        args.readme.write_text(render(readme, {"model": sections["summary"]}, where=args.readme), encoding="utf-8")
     print(json.dumps({key: report[key] for key in ("neutral_statements", "seeds")}, indent=2))
     print(f"validation accuracy {validation['accuracy']:.4f} macro-F1 {validation['macro_f1']:.4f}")
     return 0

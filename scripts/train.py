@@ -194,8 +194,9 @@ def evaluate_texts(model: Any, tokenizer: Any, texts: Sequence[str], gold: Seque
     return compute_metrics(gold, [labels[i] for i in probs.argmax(axis=1)], labels)
 
 
-def save_fp16(model: Any, tokenizer: Any, output_dir: Path) -> None:
-    """save_pretrained, then rewrite the weights as fp16 safetensors; config keeps dtype float32."""
+def save_fp16(model: Any, tokenizer: Any, output_dir: Path, *, name: str) -> None:
+    """save_pretrained, then rewrite the weights as fp16 safetensors; config keeps dtype float32 and ``name``
+    (``_name_or_path``, which the API reports as the model's name)."""
     from safetensors.torch import load_file, save_file
 
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -208,6 +209,7 @@ def save_fp16(model: Any, tokenizer: Any, output_dir: Path) -> None:
     config_path = output_dir / "config.json"
     config = json.loads(config_path.read_text(encoding="utf-8"))
     config["dtype"] = "float32"
+    config["_name_or_path"] = name
     config.pop("torch_dtype", None)
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
@@ -224,6 +226,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="hand-written punctuated sentences, scored at the end for the model card ('' to skip)",
     )
     parser.add_argument("--output-dir", default="artifacts/model", help="final model folder")
+    parser.add_argument(
+        "--model-name",
+        help="the name the API reports (default emotion-distilbert-minilm-l6, with -distilled when a teacher is given)",
+    )
     parser.add_argument("--log-dir", default="artifacts/train", help="history and scratch outputs")
     parser.add_argument("--base-model", default=None, help="hub id or folder (default: all-MiniLM-L6-v2 package)")
     parser.add_argument(
@@ -474,7 +480,8 @@ def save_and_report(run: Run, best: dict[str, Any]) -> dict[str, Any]:
     args, model, tokenizer = run.args, run.model, run.tokenizer
     model.load_state_dict(best["state"])
     output_dir = Path(args.output_dir)
-    save_fp16(model, tokenizer, output_dir)
+    name = args.model_name or "emotion-distilbert-minilm-l6" + ("-distilled" if args.teacher_file else "")
+    save_fp16(model, tokenizer, output_dir, name=name)
     # Score the shipped (fp16-rounded) weights so the reported numbers match the folder.
     model.load_state_dict({k: v.half().float() if v.is_floating_point() else v for k, v in best["state"].items()})
     val_texts, val_gold = [e.text for e in run.validation], [e.label for e in run.validation]

@@ -90,3 +90,5 @@ def test_a_training_run_distils_and_records_its_recipe(tmp_path: Path) -> None:
     assert (metrics["distillation"]["weight"], metrics["distillation"]["temperature"]) == (0.7, 2.0)
     assert len(metrics["distillation"]["teacher_sha256"]) == 64
     assert (tmp_path / "model" / "model.safetensors").is_file()
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert config["_name_or_path"] == "emotion-distilbert-minilm-l6-distilled"

@@ -98,7 +98,11 @@ class HealthResponse(BaseModel):
                 {
                     "status": "ok",
                     "model_loaded": True,
-                    "model": {"name": "emotion-distilbert-minilm-l6", "source": "/var/task/model", "backend": "torch"},
+                    "model": {
+                        "name": "emotion-distilbert-minilm-l6-distilled",
+                        "source": "/var/task/model",
+                        "backend": "onnx",
+                    },
                     "labels": ["anger", "fear", "joy", "love", "sadness", "surprise"],
                     "loaded_at": "2026-11-26T12:00:00Z",
                     "load_seconds": 0.41,
