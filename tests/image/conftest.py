@@ -108,7 +108,7 @@ def figures_table(figures: dict[str, Any]) -> str:
     base = "a stand-in built from Debian packages" if figures["base_kind"] == "stand-in" else "AWS's base image"
     rows = [
         ("image size", f"{figures['image_mb']} MB ({figures['over_base_mb']} MB over {base}, {figures['base_mb']} MB)"),
-        ("build, from the cached base", f"{figures['build_seconds']} s"),
+        ("build (layers that did not change are reused)", f"{figures['build_seconds']} s"),
         ("cold invoke (the first request to a new container)",
          f"{figures['cold_invoke_s']} s, median of {figures['cold_starts']} (max {figures['cold_invoke_max_s']} s)"),
         ("warm invoke, one text", f"p50 {figures['warm_p50_ms']} ms, p90 {figures['warm_p90_ms']} ms"),
