@@ -162,19 +162,26 @@ def render(doc: str, sections: dict[str, str], *, where: Path = DOC) -> str:
     return doc
 
 
+SECTIONS = ("fuzz", "corpus", "faults", "security", "load")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--artifacts", type=Path, default=ROOT / "artifacts" / "reliability")
     parser.add_argument("--load", type=Path, default=ROOT / "artifacts" / "load", help="folder of loadtest JSON files")
     parser.add_argument("--doc", type=Path, default=DOC)
+    parser.add_argument(
+        "--only", nargs="+", choices=SECTIONS, help="regenerate these sections and keep the others as they are"
+    )
     args = parser.parse_args(argv)
-    sections = {
-        "fuzz": fuzz_section(args.artifacts),
-        "corpus": corpus_section(args.artifacts),
-        "faults": faults_section(args.artifacts),
-        "security": security_section(args.artifacts),
-        "load": load_section(args.artifacts, args.load),
+    builders = {
+        "fuzz": lambda: fuzz_section(args.artifacts),
+        "corpus": lambda: corpus_section(args.artifacts),
+        "faults": lambda: faults_section(args.artifacts),
+        "security": lambda: security_section(args.artifacts),
+        "load": lambda: load_section(args.artifacts, args.load),
     }
+    sections = {name: build() for name, build in builders.items() if not args.only or name in args.only}
     args.doc.write_text(render(args.doc.read_text(encoding="utf-8"), sections), encoding="utf-8")
     print(f"updated {args.doc}")
     return 0
