@@ -133,14 +133,16 @@ def predict(
     return probs
 
 
-def serving_probabilities(
-    model_dir: str | Path, texts: Sequence[str], *, kind: str = "onnx", batch_size: int = 64
-) -> tuple[list[str], np.ndarray]:
-    """(labels, probabilities) from the API's own backend, in length-sorted batches; columns follow ``labels``."""
+def serving_backend(model_dir: str | Path, kind: str = "onnx") -> Any:
+    """The API's own backend over a model folder, loaded once for as many texts as the caller scores."""
     from app.backends import load_backend
     from app.settings import available_cpus
 
-    backend = load_backend(kind, Path(model_dir), source=str(model_dir), num_threads=available_cpus())
+    return load_backend(kind, Path(model_dir), source=str(model_dir), num_threads=available_cpus())
+
+
+def serving_probabilities(backend: Any, texts: Sequence[str], *, batch_size: int = 64) -> tuple[list[str], np.ndarray]:
+    """(labels, probabilities) from a serving backend, in length-sorted batches; columns follow ``labels``."""
     labels = sorted(backend.labels)
     probabilities = np.zeros((len(texts), len(labels)), dtype=np.float64)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
@@ -159,7 +161,7 @@ def evaluate_model_dir(
     texts = [example.text for example in examples]
     gold = [example.label for example in examples]
     start = time.perf_counter()
-    labels, probs = serving_probabilities(model_dir, texts, kind=backend)
+    labels, probs = serving_probabilities(serving_backend(model_dir, backend), texts)
     elapsed = time.perf_counter() - start
     metrics = compute_metrics(gold, [labels[i] for i in probs.argmax(axis=1)], labels)
     metrics["throughput"] = {

@@ -245,14 +245,14 @@ def torch_logits(model_dir: Path, encoder: TextEncoder, texts: Sequence[str]) ->
 def validation_scores(model_dir: Path, validation_file: Path) -> dict[str, dict[str, float]]:
     """Accuracy and macro-F1 of the fp32 torch backend and the int8 ONNX backend, through the serving code."""
     from scripts.emotion_data import read_examples
-    from scripts.evaluate import compute_metrics, serving_probabilities
+    from scripts.evaluate import compute_metrics, serving_backend, serving_probabilities
 
     examples = read_examples(validation_file)
     texts = [example.text for example in examples]
     gold = [example.label for example in examples]
     scores = {}
     for kind in ("torch", "onnx"):
-        labels, probabilities = serving_probabilities(model_dir, texts, kind=kind)
+        labels, probabilities = serving_probabilities(serving_backend(model_dir, kind), texts)
         metrics = compute_metrics(gold, [labels[i] for i in probabilities.argmax(axis=1)], labels)
         scores[kind] = {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}
     return scores

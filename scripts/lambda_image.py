@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scripts.sam_template import TEMPLATE, load_template, with_globals
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "functions" / "inference" / "Dockerfile"
-TEMPLATE = ROOT / "template.yaml"
 STAND_IN_DIR = Path(__file__).resolve().parent / "container"
 SAM = ROOT / ".venv-sam" / "bin" / "sam"
 FUNCTION_ID = "InferenceFunction"
@@ -237,14 +238,9 @@ class FunctionConfig:
 
 
 def function_config(template: Path = TEMPLATE, function_id: str = FUNCTION_ID) -> FunctionConfig:
-    from cfnlint.decode import decode_str
-
-    parsed, _ = decode_str(template.read_text(encoding="utf-8"))
-    if parsed is None:
-        raise ContainerError(f"{template} does not parse")
+    parsed = load_template(template)
     defaults = {name: str(spec.get("Default", "")) for name, spec in parsed.get("Parameters", {}).items()}
-    globals_ = parsed.get("Globals", {}).get("Function", {})
-    properties = {**globals_, **parsed["Resources"][function_id]["Properties"]}
+    properties = with_globals(parsed, parsed["Resources"][function_id])["Properties"]
 
     def resolve(value: Any) -> str | None:
         if isinstance(value, str | int | float):
@@ -253,10 +249,7 @@ def function_config(template: Path = TEMPLATE, function_id: str = FUNCTION_ID) -
             return defaults[value["Ref"]]
         return None  # a condition or an attribute of a deployed resource: absent, as with the defaults
 
-    variables = {
-        **globals_.get("Environment", {}).get("Variables", {}),
-        **parsed["Resources"][function_id]["Properties"].get("Environment", {}).get("Variables", {}),
-    }
+    variables = properties.get("Environment", {}).get("Variables", {})
     environment = {name: text for name, value in variables.items() if (text := resolve(value)) is not None}
     return FunctionConfig(int(resolve(properties["MemorySize"]) or 0), int(properties["Timeout"]), environment)
 

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from scripts.emotion_data import read_examples, sha256_file
-from scripts.evaluate import compute_metrics, plot_confusion, serving_probabilities
+from scripts.evaluate import compute_metrics, plot_confusion, serving_backend, serving_probabilities
 from scripts.reliability_report import render
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,10 +65,10 @@ def bootstrap_intervals(gold: np.ndarray, predicted: np.ndarray, classes: int, *
     }
 
 
-def score_labelled(model_dir: Path, path: Path, *, intervals: bool) -> dict[str, Any]:
+def score_labelled(backend: Any, path: Path, *, intervals: bool) -> dict[str, Any]:
     examples = read_examples(path)
     texts, gold = [e.text for e in examples], [e.label for e in examples]
-    labels, probabilities = serving_probabilities(model_dir, texts)
+    labels, probabilities = serving_probabilities(backend, texts)
     predicted = [labels[i] for i in probabilities.argmax(axis=1)]
     metrics = compute_metrics(gold, predicted, labels)
     result: dict[str, Any] = {
@@ -94,10 +94,10 @@ def score_labelled(model_dir: Path, path: Path, *, intervals: bool) -> dict[str,
     return result
 
 
-def score_neutral(model_dir: Path, path: Path = NEUTRAL) -> dict[str, Any]:
+def score_neutral(backend: Any, path: Path = NEUTRAL) -> dict[str, Any]:
     """How sure the model is when no emotion applies: its top probability on neutral statements."""
     texts = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    _, probabilities = serving_probabilities(model_dir, texts)
+    _, probabilities = serving_probabilities(backend, texts)
     top = probabilities.max(axis=1)
     return {
         "file": path.name,
@@ -143,26 +143,23 @@ def build_report(
     seed_metrics: Sequence[Path],
     bench_json: Path | None = None,
 ) -> dict[str, Any]:
+    backend = serving_backend(model_dir)
     report: dict[str, Any] = {
         "path": "int8 ONNX graph through the API's onnx backend",
         "weights_sha256": sha256_file(model_dir / "model.int8.onnx"),
-        "validation": score_labelled(model_dir, validation_file, intervals=True),
-        "natural_sentences": score_labelled(model_dir, NATURAL, intervals=False),
-        "neutral_statements": score_neutral(model_dir),
+        "validation": score_labelled(backend, validation_file, intervals=True),
+        "natural_sentences": score_labelled(backend, NATURAL, intervals=False),
+        "neutral_statements": score_neutral(backend),
         "seeds": seed_summary(seed_metrics),
     }
     if baseline_dir is not None:
+        baseline = serving_backend(baseline_dir)
+        validation = score_labelled(baseline, validation_file, intervals=True)
         report["baseline"] = {
             "weights_sha256": sha256_file(baseline_dir / "model.int8.onnx"),
-            "validation": {
-                key: value
-                for key, value in score_labelled(baseline_dir, validation_file, intervals=True).items()
-                if key in ("accuracy", "macro_f1", "interval_95")
-            },
-            "natural_sentences": {
-                "accuracy": score_labelled(baseline_dir, NATURAL, intervals=False)["accuracy"],
-            },
-            "neutral_statements": score_neutral(baseline_dir),
+            "validation": {key: validation[key] for key in ("accuracy", "macro_f1", "interval_95")},
+            "natural_sentences": {"accuracy": score_labelled(baseline, NATURAL, intervals=False)["accuracy"]},
+            "neutral_statements": score_neutral(baseline),
         }
         if bench_json is not None:
             report["baseline"]["latency"] = latency_comparison(bench_json)

@@ -5,17 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from cfnlint.decode import decode_str
-from template_support import FUNCTION_ID, TEMPLATE_PATH, with_globals
+from template_support import FUNCTION_ID, TEMPLATE_PATH
+
+from scripts.sam_template import load_template, with_globals
 
 
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
     """template.yaml parsed with cfn-lint's decoder, so !Ref, !Sub, !If ... tags load."""
-    parsed, matches = decode_str(TEMPLATE_PATH.read_text(encoding="utf-8"))
-    assert not matches, [str(match) for match in matches]
-    assert parsed is not None
-    return parsed
+    return load_template(TEMPLATE_PATH)
 
 
 @pytest.fixture(scope="module")

@@ -137,18 +137,3 @@ def find_tool(name: str) -> str | None:
 def load_workflow(path: Path) -> dict[Any, Any]:
     """A workflow file as plain YAML (PyYAML reads the ``on`` key as True)."""
     return yaml.safe_load(path.read_text(encoding="utf-8"))
-
-
-def merged(base: Any, override: Any) -> Any:
-    """SAM's Globals rule: maps merge key by key (the function's value wins), anything else is replaced."""
-    if isinstance(base, dict) and isinstance(override, dict) and not any(k.startswith("Fn::") for k in override):
-        return {key: merged(base[key], override[key]) if key in base else override[key] for key in override} | {
-            key: value for key, value in base.items() if key not in override
-        }
-    return override
-
-
-def with_globals(template: dict[str, Any], resource: dict[str, Any]) -> dict[str, Any]:
-    """A function resource as SAM deploys it: its Properties merged over the template's Globals.Function."""
-    shared = template.get("Globals", {}).get("Function", {})
-    return {**resource, "Properties": merged(shared, resource["Properties"])}

@@ -18,8 +18,9 @@ from template_support import (
     ZIP_LAYER_IDS,
     events_of_type,
     referenced_parameters,
-    with_globals,
 )
+
+from scripts.sam_template import with_globals
 
 
 @pytest.fixture(scope="module")

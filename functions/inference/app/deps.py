@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
 
-from .classifier import Classifier, ModelState
+from .classifier import Classifier
 from .errors import AuthUnavailableError, ModelUnavailableError, UnauthorizedError
 from .security import KeyUnavailableError
 from .services import Services, services_of
@@ -26,12 +26,8 @@ async def get_services(request: Request) -> Services:
     return services_of(request.app)
 
 
-async def get_model_state(request: Request) -> ModelState:
-    return services_of(request.app).model_state
-
-
 async def get_classifier(request: Request) -> Classifier:
-    # Reads the state itself rather than depending on get_model_state: FastAPI resolves every dependency
+    # Reads the state itself rather than depending on get_services: FastAPI resolves every dependency
     # afresh on each request, and each level costs the hot path tens of microseconds.
     classifier = services_of(request.app).model_state.classifier
     if classifier is None:
@@ -50,6 +46,5 @@ async def require_api_key(request: Request, presented: Annotated[str | None, Dep
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
-ModelStateDep = Annotated[ModelState, Depends(get_model_state)]
 ClassifierDep = Annotated[Classifier, Depends(get_classifier)]
 ApiKeyDep = Depends(require_api_key)

@@ -140,6 +140,17 @@ class MethodNotAllowedError(ServiceError):
     message = "This path does not accept that method. See /docs for the API."
 
 
+class HttpError(ServiceError):
+    """Any other HTTP error status the framework raises, kept with its status."""
+
+    code = "http_error"
+    message = "The request could not be served."
+
+    def __init__(self, status_code: int, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(headers=headers)
+        self.status_code = status_code
+
+
 #: The framework's own HTTP errors, as the service errors that describe them. A bare 400 from FastAPI means the
 #: body could not be decoded (bytes that are not UTF-8), hence invalid_body.
 _HTTP_ERRORS: dict[int, type[ServiceError]] = {
@@ -215,17 +226,6 @@ async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONR
     headers = dict(exc.headers) if exc.headers else None
     error = kind(headers=headers) if kind else HttpError(exc.status_code, headers=headers)
     return error_response(error, request_id_of(request.scope), scope=request.scope)
-
-
-class HttpError(ServiceError):
-    """Any other HTTP error status the framework raises, kept with its status."""
-
-    code = "http_error"
-    message = "The request could not be served."
-
-    def __init__(self, status_code: int, *, headers: dict[str, str] | None = None) -> None:
-        super().__init__(headers=headers)
-        self.status_code = status_code
 
 
 def install_error_handlers(app: FastAPI) -> None:

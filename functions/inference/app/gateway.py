@@ -106,7 +106,7 @@ def request_id_of_event(event: Any) -> str | None:
     return None
 
 
-def with_request_id(event: dict[str, Any], request_id: str) -> dict[str, Any]:
+def event_with_request_id(event: dict[str, Any], request_id: str) -> dict[str, Any]:
     """The event with ``requestContext.requestId`` set, when API Gateway left it out (hand-made test events)."""
     if event["requestContext"].get("requestId"):
         return event

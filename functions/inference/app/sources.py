@@ -19,8 +19,8 @@ from .gateway import (
     BodyDecodeError,
     decode_body,
     direct_response,
+    event_with_request_id,
     is_http_event,
-    with_request_id,
 )
 from .observability import DEADLINE_REFUSALS, WARMUP_PINGS
 from .services import Services, services_of
@@ -87,7 +87,7 @@ class ApiGatewaySource:
             logger.warning("deadline_too_close", extra={"request_id": request_id, "remaining_ms": remaining_ms})
             return direct_response(event, DeadlineExceededError(), request_id)
         try:
-            event = with_request_id(decode_body(event), request_id)
+            event = event_with_request_id(decode_body(event), request_id)
         except BodyDecodeError:
             return direct_response(event, InvalidBodyError(), request_id)
         try:
