@@ -107,6 +107,11 @@ evaluate: $(VENV)/.installed ## Evaluate MODEL through the API's ONNX backend on
 export: $(VENV)/.installed ## Export MODEL to int8 ONNX beside it, checked on DATA's validation split
 	$(PY) scripts/export_onnx.py --model-dir $(MODEL) --validation-file $(DATA)/validation.txt
 
+.PHONY: trust
+trust: $(VENV)/.installed ## Fit MODEL's calibration, "no clear emotion" detector and thresholds (trust.json, card, README)
+	$(PY) -m scripts.fit_trust --model-dir $(MODEL) --train-file $(DATA)/train.txt \
+		--validation-file $(DATA)/validation.txt --readme README.md
+
 # The previous model folder, other seeds' metrics.json and a bench.py comparison, when there are any.
 BASELINE ?=
 SEEDS ?=

@@ -167,6 +167,14 @@ def child(variant: str, model_dir: Path, mode: str, iterations: int, out: Path) 
 CHILD_SCRIPTS: dict[str, Path] = {}
 
 
+def _code_path(script: Path) -> dict[str, str]:
+    """PYTHONPATH putting another checkout's ``app`` and ``scripts`` before this editable install's."""
+    if script == Path(__file__):
+        return {}
+    checkout = script.parent.parent
+    return {"PYTHONPATH": os.pathsep.join([str(checkout / "functions" / "inference"), str(checkout)])}
+
+
 def _run_child(variant: str, model_dir: Path, mode: str, iterations: int) -> tuple[float, dict[str, Any]]:
     script = CHILD_SCRIPTS.get(variant, Path(__file__))
     with tempfile.TemporaryDirectory() as scratch:
@@ -190,7 +198,7 @@ def _run_child(variant: str, model_dir: Path, mode: str, iterations: int) -> tup
             check=True,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+            env={**os.environ, "PYTHONWARNINGS": "ignore", **_code_path(script)},
         )
         result = json.loads(out.read_text())
     return result["first_prediction_at"] - started, result

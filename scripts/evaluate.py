@@ -141,16 +141,40 @@ def serving_backend(model_dir: str | Path, kind: str = "onnx") -> Any:
     return load_backend(kind, Path(model_dir), source=str(model_dir), num_threads=available_cpus())
 
 
-def serving_probabilities(backend: Any, texts: Sequence[str], *, batch_size: int = 64) -> tuple[list[str], np.ndarray]:
-    """(labels, probabilities) from a serving backend, in length-sorted batches; columns follow ``labels``."""
-    labels = sorted(backend.labels)
-    probabilities = np.zeros((len(texts), len(labels)), dtype=np.float64)
+def serving_outputs(
+    backend: Any, texts: Sequence[str], *, batch_size: int = 64
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(logits, features) of a serving backend in input order, run in length-sorted batches.
+
+    Logit columns follow the model's ``config.labels_by_index``; features are None for a graph without them.
+    """
+    logits = np.zeros((len(texts), len(backend.config.labels_by_index)), dtype=np.float32)
+    features: np.ndarray | None = None
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
-        for index, raw in zip(chunk, backend.predict([texts[i] for i in chunk]), strict=True):
-            probabilities[index] = [raw.all_emotions[label] for label in labels]
-    return labels, probabilities
+        output = backend.run([texts[i] for i in chunk])
+        logits[chunk] = output.logits
+        if output.features is not None:
+            if features is None:
+                features = np.zeros((len(texts), output.features.shape[1]), dtype=np.float32)
+            features[chunk] = output.features
+    return logits, features
+
+
+def serving_probabilities(backend: Any, texts: Sequence[str], *, batch_size: int = 64) -> tuple[list[str], np.ndarray]:
+    """(labels, probabilities) from a serving backend; columns follow ``labels`` (sorted).
+
+    The softmax of the raw logits, before the temperature the API applies (app/trust.py): the same argmax,
+    so the same accuracy, without depending on the trust files fitted after the model.
+    """
+    logits, _ = serving_outputs(backend, texts, batch_size=batch_size)
+    model_order = list(backend.config.labels_by_index)
+    labels = sorted(model_order)
+    shifted = logits[:, [model_order.index(label) for label in labels]].astype(np.float64)
+    shifted -= shifted.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return labels, exp / exp.sum(axis=1, keepdims=True)
 
 
 def evaluate_model_dir(

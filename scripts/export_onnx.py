@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from app.backends.base import ONNX_FILENAME, ONNX_REPORT_FILENAME, ModelConfig
+from app.backends.base import ONNX_FILENAME, ONNX_OUTPUTS, ONNX_REPORT_FILENAME, ModelConfig
 from app.backends.tokenization import TextEncoder
 from scripts.emotion_data import sha256_file
 
@@ -56,15 +56,20 @@ def export_fp32(model_dir: Path, target: Path, *, opset: int = 18) -> int:
 
     model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=torch.float32).eval()
 
-    class Logits(torch.nn.Module):
-        """Only ids and mask in, only logits out: the serving contract, no token_type_ids."""
+    class Serving(torch.nn.Module):
+        """Only ids and mask in, logits and features out: the serving contract, no token_type_ids.
+
+        The features (the final layer's [CLS] vector) feed the "no clear emotion" detector of app/trust.py;
+        exposing them costs no extra computation, as the classifier head reads the same vector.
+        """
 
         def __init__(self) -> None:
             super().__init__()
             self.model = model
 
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-            return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            out = self.model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+            return out.logits, out.hidden_states[-1][:, 0]
 
     ids = torch.ones((2, 16), dtype=torch.long)
     batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
@@ -72,10 +77,10 @@ def export_fp32(model_dir: Path, target: Path, *, opset: int = 18) -> int:
         # The exporter's progress and deprecation chatter is not actionable here; the result is verified below.
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
-            Logits(),
+            Serving(),
             (ids, torch.ones_like(ids)),
             input_names=["input_ids", "attention_mask"],
-            output_names=["logits"],
+            output_names=list(ONNX_OUTPUTS),
             dynamic_shapes={"input_ids": {0: batch, 1: sequence}, "attention_mask": {0: batch, 1: sequence}},
             opset_version=opset,
             dynamo=True,
@@ -221,15 +226,20 @@ def quantize_int8(source: Path, target: Path) -> None:
         quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True, reduce_range=True)
 
 
-def onnx_logits(graph: Path, encoder: TextEncoder, texts: Sequence[str]) -> np.ndarray:
+def onnx_outputs(graph: Path, encoder: TextEncoder, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Logits and features of the graph."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
     batch = encoder.encode(texts)
-    return session.run(["logits"], {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask})[0]
+    logits, features = session.run(
+        list(ONNX_OUTPUTS), {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
+    )
+    return logits, features
 
 
-def torch_logits(model_dir: Path, encoder: TextEncoder, texts: Sequence[str]) -> np.ndarray:
+def torch_outputs(model_dir: Path, encoder: TextEncoder, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Logits and features of the torch model, the reference the graphs are held to."""
     import torch
     from transformers import AutoModelForSequenceClassification
 
@@ -237,9 +247,11 @@ def torch_logits(model_dir: Path, encoder: TextEncoder, texts: Sequence[str]) ->
     batch = encoder.encode(texts)
     with torch.inference_mode():
         out = model(
-            input_ids=torch.from_numpy(batch.input_ids), attention_mask=torch.from_numpy(batch.attention_mask)
-        ).logits
-    return out.numpy()
+            input_ids=torch.from_numpy(batch.input_ids),
+            attention_mask=torch.from_numpy(batch.attention_mask),
+            output_hidden_states=True,
+        )
+    return out.logits.numpy(), out.hidden_states[-1][:, 0].numpy()
 
 
 def validation_scores(model_dir: Path, validation_file: Path) -> dict[str, dict[str, float]]:
@@ -274,7 +286,9 @@ def export(model_dir: Path, *, validation_file: Path | None = None) -> dict[str,
         attention_nodes, layer_norms = optimize_graph(exported, fp32, num_heads=num_heads, hidden_size=hidden_size)
         quantize_int8(fp32, int8)
         encoder = TextEncoder(model_dir, max_position_embeddings=512)
-        reference = torch_logits(model_dir, encoder, CHECK_SENTENCES)
+        reference, reference_features = torch_outputs(model_dir, encoder, CHECK_SENTENCES)
+        fp32_logits, fp32_features = onnx_outputs(fp32, encoder, CHECK_SENTENCES)
+        int8_logits, _int8_features = onnx_outputs(int8, encoder, CHECK_SENTENCES)
         report: dict[str, Any] = {
             "file": ONNX_FILENAME,
             "sha256": sha256_file(int8),
@@ -283,15 +297,21 @@ def export(model_dir: Path, *, validation_file: Path | None = None) -> dict[str,
             "parameters": parameters,
             "fused_attention_nodes": attention_nodes,
             "unfused_skip_layer_norms": layer_norms,
-            "max_abs_logit_diff_fp32": float(np.abs(onnx_logits(fp32, encoder, CHECK_SENTENCES) - reference).max()),
-            "max_abs_logit_diff_int8": float(np.abs(onnx_logits(int8, encoder, CHECK_SENTENCES) - reference).max()),
+            "outputs": list(ONNX_OUTPUTS),
+            "max_abs_logit_diff_fp32": float(np.abs(fp32_logits - reference).max()),
+            "max_abs_logit_diff_int8": float(np.abs(int8_logits - reference).max()),
+            "max_abs_feature_diff_fp32": float(np.abs(fp32_features - reference_features).max()),
             "check_sentences": len(CHECK_SENTENCES),
         }
-        if not report["max_abs_logit_diff_fp32"] <= MAX_FP32_LOGIT_DIFF:
-            raise ExportError(
-                f"fp32 graph logits differ from torch by {report['max_abs_logit_diff_fp32']:.2e} "
-                f"(at most {MAX_FP32_LOGIT_DIFF:.0e} allowed): nothing was written"
-            )
+        for output, difference in (
+            ("logits", report["max_abs_logit_diff_fp32"]),
+            ("features", report["max_abs_feature_diff_fp32"]),
+        ):
+            if not difference <= MAX_FP32_LOGIT_DIFF:
+                raise ExportError(
+                    f"fp32 graph {output} differ from torch by {difference:.2e} "
+                    f"(at most {MAX_FP32_LOGIT_DIFF:.0e} allowed): nothing was written"
+                )
         shutil.move(int8, target)
     if validation_file is not None:
         scores = validation_scores(model_dir, validation_file)

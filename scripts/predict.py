@@ -146,17 +146,21 @@ def _print_one(prediction: dict[str, Any], out: TextIO) -> None:
         print(f"  {emotion:<9} {probability:>6.1%}  {bar}", file=out)
     if prediction.get("truncated"):
         print("(the text was longer than the model reads: only its beginning was classified)", file=out)
+    if prediction.get("warnings"):
+        print(f"not reliable: {', '.join(prediction['warnings'])}", file=out)
 
 
 def _print_table(texts: list[str], predictions: list[dict[str, Any]], out: TextIO) -> None:
     width = len(str(len(texts)))
     print(f"{'#':>{width}}  {'emotion':<9} {'confidence':>10}  text", file=out)
     for index, (text, prediction) in enumerate(zip(texts, predictions, strict=True), start=1):
-        mark = "*" if prediction.get("truncated") else " "
+        mark = ("!" if prediction.get("warnings") else " ") + ("*" if prediction.get("truncated") else " ")
         print(
             f"{index:>{width}}  {prediction['emotion']:<9} {prediction['confidence']:>10.1%} {mark}{_clip(text)}",
             file=out,
         )
+    if any(prediction.get("warnings") for prediction in predictions):
+        print("! not reliable (no clear emotion, not English or low confidence: --json gives the codes)", file=out)
     if any(prediction.get("truncated") for prediction in predictions):
         print("* longer than the model reads: only the beginning was classified", file=out)
 

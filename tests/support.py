@@ -12,6 +12,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, ClassVar
 
+import numpy as np
+
 LABELS = ("anger", "fear", "joy", "love", "sadness", "surprise")
 #: The dair-ai/emotion id order, deliberately not alphabetical, so label handling by name is exercised.
 ID2LABEL = {0: "sadness", 1: "joy", 2: "love", 3: "anger", 4: "fear", 5: "surprise"}
@@ -27,6 +29,7 @@ EVENT_ANSWERS: dict[str, tuple[int, str | None] | str] = {
     "predict-batch.json": (200, None),
     "predict-rest-v1.json": (200, None),
     "predict-base64.json": (200, None),
+    "hub-classification.json": (200, None),
     "health.json": (200, None),
     "model.json": (200, None),
     "demo.json": (200, None),
@@ -76,6 +79,13 @@ def build_tiny_model(target: Path, *, max_positions: int = 64) -> Path:
     return target
 
 
+def predictions_of(backend: Any, texts: list[str]) -> list[Any]:
+    """What the service would answer from a backend's raw output, with default (unfitted) trust checks."""
+    from app.trust import Trust
+
+    return Trust.defaults().judge(texts, backend.run(texts), backend.config.labels_by_index)
+
+
 class FakeBackend:
     """A backend with no model: each text gets the emotion of its first keyword (``KEYWORDS``) at 0.9, else joy.
 
@@ -95,26 +105,23 @@ class FakeBackend:
     def __init__(self, config: Any, *, source: str, num_threads: int) -> None:
         from app.backends import ModelInfo
 
-        self._labels = tuple(sorted(config.labels_by_index))
+        self.config = config
         weights = config.folder / "config.json"
         self.info = ModelInfo(config.name, source, "FakeBackend", 0, 512, "fake", weights)
         self.calls: list[list[str]] = []
 
-    @property
-    def labels(self) -> tuple[str, ...]:
-        return self._labels
-
-    def predict(self, texts: Any) -> list[Any]:
-        from app.schemas import Prediction
+    def run(self, texts: Any) -> Any:
+        """Logits whose softmax gives the keyword's emotion 0.9 and the others 0.02 each; no features."""
+        from app.backends import ModelOutput
 
         self.calls.append(list(texts))
-        predictions = []
-        for text in texts:
+        order = list(self.config.labels_by_index)
+        logits = np.full((len(texts), len(order)), np.log(0.02), dtype=np.float32)
+        for row, text in enumerate(texts):
             words = text.lower().replace(",", " ").replace("!", " ").split()
             emotion = next((self.KEYWORDS[w] for w in words if w in self.KEYWORDS), "joy")
-            ranked = {emotion: 0.9, **{label: 0.02 for label in self._labels if label != emotion}}
-            predictions.append(Prediction(emotion=emotion, confidence=0.9, all_emotions=ranked, truncated=False))
-        return predictions
+            logits[row, order.index(emotion)] = np.log(0.9)
+        return ModelOutput(logits=logits, features=None, truncated=[False] * len(texts))
 
 
 def load_event(name: str) -> dict:

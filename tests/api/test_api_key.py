@@ -52,6 +52,8 @@ def test_docs_ask_for_the_key_only_when_the_deployment_requires_one(make_client:
     def security(schema: dict[str, Any], path: str, method: str = "post") -> Any:
         return schema["paths"][path][method].get("security")
 
-    assert security(keyed, "/predict") == security(keyed, "/predict/batch") == [{"APIKeyHeader": []}]
+    # Either scheme (OpenAPI lists alternatives): x-api-key, or the same key as a bearer token.
+    either = [{"APIKeyHeader": []}, {"HTTPBearer": []}]
+    assert security(keyed, "/predict") == security(keyed, "/predict/batch") == security(keyed, "/") == either
     assert security(keyed, "/health", "get") is None
     assert security(open_, "/predict") is None and "securitySchemes" not in open_.get("components", {})

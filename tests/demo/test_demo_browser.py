@@ -59,6 +59,22 @@ def test_a_sentence_shows_the_apis_emotion_and_six_bars(live_url: str, new_page:
     page.screenshot(path=str(screenshot_dir / "demo-single.png"), full_page=True)
 
 
+def test_warnings_are_shown_in_words(live_url: str, new_page: Any, screenshot_dir: Path) -> None:
+    german = "Ich bin heute sehr traurig und einsam."
+    assert httpx.post(f"{live_url}/predict", json={"text": german}).json()["warnings"][0] == "not_english"
+    page = _open(new_page, f"{live_url}/")
+    _classify(page, german)
+    warning = page.locator("#warnings li").first
+    warning.wait_for(state="visible")
+    assert "looks like it is not English" in warning.inner_text()
+    assert "not English" in page.locator("#status").inner_text()
+    page.screenshot(path=str(screenshot_dir / "demo-warning.png"), full_page=True)
+    # a reliable answer shows none
+    _classify(page, SENTENCE)
+    page.wait_for_function("document.getElementById('warnings').hidden")
+    assert page.locator("#warnings li").count() == 0
+
+
 def test_the_page_works_from_the_keyboard_alone(live_url: str, new_page: Any) -> None:
     page = _open(new_page, f"{live_url}/")
     page.keyboard.press("Tab")  # the mode radio group
@@ -97,23 +113,25 @@ def test_empty_and_too_long_text_get_a_clear_message_without_a_request(
 
 
 def test_batch_mode_shows_one_row_per_line(live_url: str, new_page: Any, screenshot_dir: Path) -> None:
-    texts = ["I am so happy today", "this is not good", "what a lovely surprise"]
+    texts = ["I am so happy today", "this is not good", "what a lovely surprise", "Das ist eine schöne Überraschung"]
     expected = httpx.post(f"{live_url}/predict/batch", json={"texts": texts}).json()["predictions"]
     page = _open(new_page, f"{live_url}/")
     page.get_by_label("Batch: one text per line").check()
-    page.get_by_label("Texts, one per line").fill("\n".join([texts[0], "", texts[1], "   ", texts[2]]))
-    assert "3 lines" in page.locator("#count").inner_text()
+    page.get_by_label("Texts, one per line").fill("\n".join([texts[0], "", texts[1], "   ", texts[2], texts[3]]))
+    assert "4 lines" in page.locator("#count").inner_text()
     page.get_by_role("button", name="Classify").click()
 
     rows = page.locator("#batch-table tbody tr")
     rows.first.wait_for()
-    assert rows.count() == 3
+    assert rows.count() == 4
     for index, (text, prediction) in enumerate(zip(texts, expected, strict=True)):
         cells = rows.nth(index).locator("td").all_inner_texts()
         assert cells[0] == str(index + 1)
         assert cells[1] == text
         assert cells[2].strip().lower() == prediction["emotion"]
         assert cells[3].endswith("%")
+        assert ("not English" in cells[4]) is ("not_english" in prediction["warnings"])
+    assert "not English" in rows.nth(3).locator("td").all_inner_texts()[4]
     assert page.locator("#result").is_hidden()
     page.screenshot(path=str(screenshot_dir / "demo-batch.png"), full_page=True)
 

@@ -341,7 +341,7 @@ def test_an_exception_inside_inference_is_a_500_that_leaks_nothing(
     def explode(texts: Any) -> Any:
         raise RuntimeError(secret_detail)
 
-    monkeypatch.setattr(classifier._backend, "predict", explode)
+    monkeypatch.setattr(classifier._backend, "run", explode)
     event = http_event(*PREDICT[:2], body=PREDICT[2], headers=JSON, request_id="Boom-1")
     response = lambda_handler.handler(event, LocalLambdaContext())
     error = assert_error_shape(response, 500, "internal_error")

@@ -93,8 +93,13 @@ def test_a_graph_that_disagrees_with_torch_is_not_written(
 ) -> None:
     model_dir = Path(shutil.copytree(tiny_model_dir, tmp_path / "model"))
     shipped = (model_dir / "model.int8.onnx").read_bytes()
-    real_torch_logits = export_onnx.torch_logits
-    monkeypatch.setattr(export_onnx, "torch_logits", lambda *args: real_torch_logits(*args) + np.float32(0.5))
+    real_torch_outputs = export_onnx.torch_outputs
+
+    def shifted(*args: object) -> tuple[np.ndarray, np.ndarray]:
+        logits, features = real_torch_outputs(*args)
+        return logits + np.float32(0.5), features
+
+    monkeypatch.setattr(export_onnx, "torch_outputs", shifted)
     with pytest.raises(ExportError, match="differ from torch"):
         export(model_dir)
     assert (model_dir / "model.int8.onnx").read_bytes() == shipped

@@ -63,7 +63,17 @@ def test_one_text_prints_the_emotion_and_all_six(api_url: str, capsys: pytest.Ca
     assert run("--url", api_url, "I", "am", "so", "happy") == 0
     out = capsys.readouterr().out
     assert out.startswith(f"emotion: {expected['emotion']} (")
-    assert {line.split()[0] for line in out.splitlines()[1:]} == set(LABELS)
+    assert {line.split()[0] for line in out.splitlines()[1:] if line.startswith("  ")} == set(LABELS)
+
+
+def test_warnings_are_printed(api_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    german = "Ich bin heute sehr traurig und einsam."
+    for text in (german, "I am so happy"):
+        warnings = httpx.post(f"{api_url}/predict", json={"text": text}).json()["warnings"]
+        assert run("--url", api_url, text) == 0
+        last = capsys.readouterr().out.splitlines()[-1]
+        assert last == f"not reliable: {', '.join(warnings)}" if warnings else not last.startswith("not reliable")
+        assert text != german or "not_english" in warnings
 
 
 def test_json_output_is_the_apis_answer(api_url: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -81,15 +91,23 @@ def test_a_file_goes_in_batches_and_keeps_its_order(
     texts.write_text("\n".join([LINES[0], "", *LINES[1:3], "   ", *LINES[3:]]) + "\n", encoding="utf-8")
 
     assert run("--url", api_url, "--file", str(texts), "--batch-size", "2", "--json") == 0
-    rows = json.loads(capsys.readouterr().out)
-    assert [row["text"] for row in rows] == LINES
-    assert [row["emotion"] for row in rows] == expected
+    answers = json.loads(capsys.readouterr().out)
+    assert [row["text"] for row in answers] == LINES
+    assert [row["emotion"] for row in answers] == expected
 
     assert run("--url", api_url, "--file", str(texts), "--batch-size", "2") == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0].split() == ["#", "emotion", "confidence", "text"]
-    assert [line.split()[1] for line in table[1:]] == expected
-    assert table[3].endswith(LINES[2])
+    rows = table[1 : 1 + len(LINES)]
+    assert [line.split()[1] for line in rows] == expected
+    assert rows[2].endswith(LINES[2])
+    # unreliable rows are marked, with one legend line under the table
+    assert [line[line.index("%") + 2] == "!" for line in rows] == [not row["reliable"] for row in answers]
+    assert table[1 + len(LINES) :] == (
+        ["! not reliable (no clear emotion, not English or low confidence: --json gives the codes)"]
+        if not all(row["reliable"] for row in answers)
+        else []
+    )
 
 
 def test_many_lines_show_progress_on_stderr(api_url: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -103,7 +121,8 @@ def test_many_lines_show_progress_on_stderr(api_url: str, capsys: pytest.Capture
 
 def test_stdin_lines(api_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert run("--url", api_url, "--batch-size", "2", "-", stdin="\n".join(LINES[:3])) == 0
-    assert len(capsys.readouterr().out.splitlines()) == 1 + 3
+    rows = [line for line in capsys.readouterr().out.splitlines() if line[:1].isdigit()]
+    assert [row.split()[0] for row in rows] == ["1", "2", "3"]
 
 
 def test_an_api_error_exits_1_with_code_message_and_request_id(

@@ -34,6 +34,7 @@ EXPECTED_ROUTES = {
     ("GET", "/docs"),
     ("GET", "/openapi.json"),
     ("GET", "/"),
+    ("POST", "/"),
 }
 #: Environment variables the app reads (the contract with functions/inference/app).
 APP_ENV_VARS = {

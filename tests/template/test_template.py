@@ -89,8 +89,8 @@ def test_http_api_routes_are_exactly_the_apps_routes(template: dict[str, Any], f
     for event in events.values():
         assert event["ApiId"] == {"Ref": "HttpApi"}
         assert "{proxy+}" not in event["Path"] and event["Path"] != "$default"
-        # "/" matches the root path only: the demo page, never a catch-all for other methods.
-        assert event["Path"] != "/" or event["Method"] == "GET"
+        # "/" matches the root path only: the demo page (GET) and the Hugging Face interface (POST), never ANY.
+        assert event["Path"] != "/" or event["Method"] in ("GET", "POST")
     apis = resources_of_type(template, "AWS::Serverless::HttpApi")
     # The zip flavor has its own, tested below. It is declared first: `sam local start-api` ignores conditions and
     # serves a route declared twice from the last declaration, which must be the image function's.
@@ -111,6 +111,8 @@ def test_http_api_throttling_and_cors_come_from_parameters(template: dict[str, A
     assert condition == "HasCors"
     assert "CorsAllowOrigins" in referenced_parameters(cors["AllowOrigins"])
     assert otherwise == {"Ref": "AWS::NoValue"}
+    # A browser script reads only the response headers CORS exposes: the request id and the model version.
+    assert {"x-request-id", "x-model-version"} <= set(cors["ExposeHeaders"])
 
 
 def test_warmup_schedule_every_five_minutes(function: dict[str, Any]) -> None:

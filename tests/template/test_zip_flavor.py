@@ -124,8 +124,9 @@ def test_dependencies_layer_holds_the_pinned_runtime_and_no_torch(build: dict[st
 
 
 def test_model_layer_holds_only_what_the_onnx_backend_reads(build: dict[str, Any]) -> None:
-    """/opt/model (MODEL_PATH in the template): the int8 graph, config and tokenizer; never the torch weights."""
+    """/opt/model (MODEL_PATH in the template): the int8 graph, config, tokenizer and the trust checks' files;
+    never the torch weights."""
     layer = build["dir"] / MODEL_ID
     assert sorted(item.name for item in layer.iterdir()) == ["model"]
     files = {item.name for item in (layer / "model").iterdir()}
-    assert ONNX_MODEL_FILES <= files <= ONNX_MODEL_FILES | {"onnx_export.json"}
+    assert files == ONNX_MODEL_FILES | {"onnx_export.json", "trust.json", "trust.npz"}

@@ -12,7 +12,7 @@ from pathlib import Path
 import onnx
 import onnxruntime as ort
 import pytest
-from support import LABELS
+from support import LABELS, predictions_of
 
 from app.backends import ModelLoadError, load_backend, onnx_backend
 
@@ -20,8 +20,8 @@ TEXTS = ["i am feeling very happy today", "what a lovely surprise", "so furious 
 
 
 def test_onnx_and_torch_give_the_same_answers(tiny_model_dir: Path) -> None:
-    onnx = load_backend("onnx", tiny_model_dir, source="test", num_threads=1).predict(TEXTS)
-    torch = load_backend("torch", tiny_model_dir, source="test", num_threads=1).predict(TEXTS)
+    onnx = predictions_of(load_backend("onnx", tiny_model_dir, source="test", num_threads=1), TEXTS)
+    torch = predictions_of(load_backend("torch", tiny_model_dir, source="test", num_threads=1), TEXTS)
     for fast, reference in zip(onnx, torch, strict=True):
         assert set(fast.all_emotions) == set(LABELS)
         assert fast.truncated == reference.truncated
@@ -60,7 +60,7 @@ def test_the_session_does_not_fuse_the_layer_norms_back(
 def test_onnx_path_imports_neither_torch_nor_transformers(tiny_model_dir: Path) -> None:
     code = (
         "import sys; from pathlib import Path; from app.backends import load_backend; "
-        f"b = load_backend('onnx', Path({str(tiny_model_dir)!r}), source='t', num_threads=1); b.predict(['hello']); "
+        f"b = load_backend('onnx', Path({str(tiny_model_dir)!r}), source='t', num_threads=1); b.run(['hello']); "
         "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
     )
     function_dir = Path(__file__).resolve().parents[2] / "functions" / "inference"

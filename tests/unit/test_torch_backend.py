@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
-from support import ID2LABEL, LABELS, build_tiny_model
+from support import ID2LABEL, LABELS, build_tiny_model, predictions_of
 
 from app.backends import ModelLoadError, load_backend
 
@@ -20,10 +20,10 @@ def _load(model_dir: Path):
 
 def test_predicts_a_distribution_over_the_six_labels(tiny_model_dir: Path) -> None:
     backend = _load(tiny_model_dir)
-    [prediction] = backend.predict(["i am feeling very happy today"])
+    [prediction] = predictions_of(backend, ["i am feeling very happy today"])
     assert set(prediction.all_emotions) == set(LABELS)
     assert sum(prediction.all_emotions.values()) == pytest.approx(1.0, abs=1e-5)
-    assert backend.labels == LABELS
+    assert sorted(backend.config.labels_by_index) == list(LABELS)
     assert backend.info.architecture == "DistilBertForSequenceClassification"
     assert backend.info.max_length == 64
 
@@ -38,7 +38,7 @@ def test_labels_are_taken_by_name_not_by_position(tmp_path: Path) -> None:
     weights["classifier.weight"] = torch.zeros_like(weights["classifier.weight"])
     save_file(weights, model_dir / "model.safetensors", metadata={"format": "pt"})
     # WHEN a text is classified THEN the answer is that name, whatever the alphabetical position
-    [prediction] = _load(model_dir).predict(["what a lovely surprise"])
+    [prediction] = predictions_of(_load(model_dir), ["what a lovely surprise"])
     assert ID2LABEL[3] == "anger"
     assert max(prediction.all_emotions, key=prediction.all_emotions.__getitem__) == "anger"
     assert prediction.all_emotions["anger"] > 0.99
@@ -47,9 +47,10 @@ def test_labels_are_taken_by_name_not_by_position(tmp_path: Path) -> None:
 def test_batches_keep_order_and_flag_truncated_texts(tiny_model_dir: Path) -> None:
     backend = _load(tiny_model_dir)
     long_text = " ".join(["happy"] * 200)
-    predictions = backend.predict(["sad", long_text, "angry"])
-    assert [p.truncated for p in predictions] == [False, True, False]
-    assert predictions[0].all_emotions == pytest.approx(backend.predict(["sad"])[0].all_emotions, abs=1e-5)
+    output = backend.run(["sad", long_text, "angry"])
+    assert output.truncated == [False, True, False]
+    assert output.logits.shape == (3, 6) and output.features is not None and output.features.shape[0] == 3
+    assert output.logits[0] == pytest.approx(backend.run(["sad"]).logits[0], abs=1e-4)
 
 
 def test_a_missing_directory_is_a_load_error(tmp_path: Path) -> None:

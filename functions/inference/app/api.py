@@ -56,7 +56,7 @@ def create_app(services: Services) -> FastAPI:
             allow_origins=list(settings.cors_allow_origins),
             allow_methods=["GET", "POST"],
             allow_headers=["content-type", "x-api-key"],
-            expose_headers=["x-request-id"],
+            expose_headers=["x-request-id", "x-model-version"],
             max_age=600,
         )
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes, logger=services.observability.logger)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import APIKeyHeader
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from .classifier import Classifier
 from .errors import AuthUnavailableError, ModelUnavailableError, UnauthorizedError
@@ -20,6 +20,8 @@ from .services import Services, services_of
 _api_key_header = APIKeyHeader(
     name="x-api-key", auto_error=False, description="Required when the deployment sets a key."
 )
+#: The same key as ``Authorization: Bearer``: what huggingface_hub's InferenceClient(token=...) sends.
+_bearer = HTTPBearer(auto_error=False, description="The API key as a bearer token, instead of x-api-key.")
 
 
 async def get_services(request: Request) -> Services:
@@ -35,8 +37,14 @@ async def get_classifier(request: Request) -> Classifier:
     return classifier
 
 
-async def require_api_key(request: Request, presented: Annotated[str | None, Depends(_api_key_header)]) -> None:
+async def require_api_key(
+    request: Request,
+    presented: Annotated[str | None, Depends(_api_key_header)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
     guard = services_of(request.app).api_key_guard
+    if presented is None and bearer is not None:
+        presented = bearer.credentials
     try:
         is_valid = guard.is_valid(presented)
     except KeyUnavailableError:

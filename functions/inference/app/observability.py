@@ -14,11 +14,13 @@ from typing import Any, TypeVar, overload
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
+from .schemas import Prediction
 from .settings import Settings
 
 PREDICTIONS = "Predictions"
 PREDICTED_LABEL = "PredictedLabel"
 INFERENCE_LATENCY = "InferenceLatency"
+TRUST_WARNING = "Warning"
 TRUNCATED_TEXTS = "TruncatedTexts"
 MODEL_LOAD_TIME = "ModelLoadTime"
 WARMUP_PINGS = "WarmupPings"
@@ -75,21 +77,25 @@ class Observability:
         """How long the cold start spent loading the model."""
         self.record_metric(MODEL_LOAD_TIME, milliseconds, MetricUnit.Milliseconds)
 
-    def record_predictions(self, labels: Sequence[str], latency_ms: float, truncated: int) -> None:
-        """Metrics of one model call: how many texts (Average is the batch size), how long, one count per label.
+    def record_predictions(self, predictions: Sequence[Prediction], latency_ms: float) -> None:
+        """Metrics of one model call: how many texts (Average is the batch size), how long, one count per label
+        and one per trust warning (so a dashboard shows how much traffic the model cannot judge).
 
         Invocations and errors are not repeated here: Lambda's own AWS/Lambda metrics count them for free, and each
         metric costs every request time in the EMF document.
         """
         if not self.metrics_enabled:
             return
-        self.metrics.add_metric(name=PREDICTIONS, unit=MetricUnit.Count, value=len(labels))
+        self.metrics.add_metric(name=PREDICTIONS, unit=MetricUnit.Count, value=len(predictions))
         self.metrics.add_metric(name=INFERENCE_LATENCY, unit=MetricUnit.Milliseconds, value=latency_ms)
+        truncated = sum(prediction.truncated for prediction in predictions)
         if truncated:
             self.metrics.add_metric(name=TRUNCATED_TEXTS, unit=MetricUnit.Count, value=truncated)
-        for label, count in Counter(labels).items():
-            # Label counts as their own metric names keep the dimension set fixed and the cardinality at six.
+        # Label and warning counts as their own metric names keep the dimension set fixed and the cardinality low.
+        for label, count in Counter(prediction.emotion for prediction in predictions).items():
             self.metrics.add_metric(name=f"{PREDICTED_LABEL}_{label}", unit=MetricUnit.Count, value=count)
+        for code, count in Counter(code for prediction in predictions for code in prediction.warnings).items():
+            self.metrics.add_metric(name=f"{TRUST_WARNING}_{code}", unit=MetricUnit.Count, value=count)
 
 
 def add_log_fields(scope: MutableMapping[str, Any], fields: Mapping[str, Any]) -> None:

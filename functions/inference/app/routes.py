@@ -8,9 +8,10 @@ backend's lock anyway, so a local server loses no parallelism it had.
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from .classifier import Classifier
 from .deps import ClassifierDep, ServicesDep
@@ -21,6 +22,9 @@ from .schemas import (
     BatchPredictResponse,
     ErrorBody,
     HealthResponse,
+    HubRequest,
+    HubResponse,
+    LabelScore,
     LabelsResponse,
     ModelInfoResponse,
     ModelSummary,
@@ -55,33 +59,64 @@ def _check_limits(texts: list[str], settings: Settings) -> None:
         raise TextTooLongError(f"A text holds at most {settings.max_text_chars} characters.")
 
 
-def _classify(texts: list[str], classifier: Classifier, request: Request) -> list[Prediction]:
+#: Sent with every prediction: the weights' short sha256, so clients and logs can tell which model answered.
+MODEL_VERSION_HEADER = "x-model-version"
+
+
+def _classify(
+    texts: list[str], classifier: Classifier, request: Request, response: Response, top_k: int | None
+) -> list[Prediction]:
     # Settings come from the app's services rather than a dependency: each dependency FastAPI solves costs the
     # hot path.
     settings = services_of(request.app).settings
     _check_limits(texts, settings)
     predictions = classifier.predict(texts)
+    response.headers[MODEL_VERSION_HEADER] = classifier.version
     fields: dict[str, Any] = {
         "batch_size": len(texts),
         "text_chars": [len(text) for text in texts],
         "labels": [prediction.emotion for prediction in predictions],
+        "warnings": [prediction.warnings for prediction in predictions],
+        "model_version": classifier.version,
     }
     if settings.log_input_text:
         fields["texts"] = texts
     add_log_fields(request.scope, fields)
+    if top_k is not None:
+        for prediction in predictions:
+            prediction.all_emotions = dict(islice(prediction.all_emotions.items(), top_k))
     return predictions
 
 
 @predict_router.post("/predict", response_model=Prediction, responses=_ERRORS)
-async def predict(body: PredictRequest, classifier: ClassifierDep, request: Request) -> Prediction:
-    """Classify one text into one of six emotions, with the probabilities of all six."""
-    return _classify([body.text], classifier, request)[0]
+async def predict(body: PredictRequest, classifier: ClassifierDep, request: Request, response: Response) -> Prediction:
+    """Classify one text into one of six emotions, with calibrated probabilities and whether to trust them."""
+    return _classify([body.text], classifier, request, response, body.top_k)[0]
 
 
 @predict_router.post("/predict/batch", response_model=BatchPredictResponse, responses=_ERRORS)
-async def predict_batch(body: BatchPredictRequest, classifier: ClassifierDep, request: Request) -> BatchPredictResponse:
+async def predict_batch(
+    body: BatchPredictRequest, classifier: ClassifierDep, request: Request, response: Response
+) -> BatchPredictResponse:
     """Classify up to MAX_BATCH texts in one model call; predictions come back in the order given."""
-    return BatchPredictResponse.model_construct(predictions=_classify(body.texts, classifier, request))
+    predictions = _classify(body.texts, classifier, request, response, body.top_k)
+    return BatchPredictResponse.model_construct(predictions=predictions)
+
+
+@predict_router.post("/", response_model=HubResponse, responses=_ERRORS, tags=["hugging face"])
+async def hub_text_classification(
+    body: HubRequest, classifier: ClassifierDep, request: Request, response: Response
+) -> HubResponse:
+    """The Hugging Face Inference API's text classification: one list of {label, score} per input, highest first.
+
+    ``huggingface_hub.InferenceClient(model="<this API's URL>").text_classification(text)`` works against it.
+    """
+    texts = [body.inputs] if isinstance(body.inputs, str) else body.inputs
+    top_k = body.parameters.top_k if body.parameters else None
+    return [
+        [LabelScore.model_construct(label=label, score=score) for label, score in prediction.all_emotions.items()]
+        for prediction in _classify(texts, classifier, request, response, top_k)
+    ]
 
 
 @service_router.get("/health", response_model=HealthResponse, responses={503: _ERRORS[503]})

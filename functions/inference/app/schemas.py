@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, StrictStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, StrictInt, StrictStr
 
 EXAMPLE_PROBABILITIES: dict[str, JsonValue] = {
     "joy": 0.9871,
@@ -14,6 +14,17 @@ EXAMPLE_PROBABILITIES: dict[str, JsonValue] = {
     "anger": 0.0015,
     "fear": 0.0012,
 }
+
+
+#: The closed set of reasons not to trust a prediction (app/trust.py says how each is decided).
+WarningCode = Literal["no_clear_emotion", "not_english", "low_confidence"]
+WARNING_CODES: tuple[WarningCode, ...] = get_args(WarningCode)
+
+#: How many labels a response lists, highest first; all six by default.
+TopK = Annotated[
+    StrictInt | None,
+    Field(ge=1, le=6, description="Return only the k most probable emotions in all_emotions (default: all six)."),
+]
 
 
 def _check_text(value: str) -> str:
@@ -38,6 +49,7 @@ class PredictRequest(BaseModel):
     )
 
     text: Text = Field(description="The text to classify; at most MAX_TEXT_CHARS characters (default 5,000).")
+    top_k: TopK = None
 
 
 class BatchPredictRequest(BaseModel):
@@ -51,6 +63,7 @@ class BatchPredictRequest(BaseModel):
     )
 
     texts: list[Text] = Field(min_length=1, description="Texts to classify; 1 to MAX_BATCH items (default 32).")
+    top_k: TopK = None
 
 
 class Prediction(BaseModel):
@@ -64,21 +77,75 @@ class Prediction(BaseModel):
                     "confidence": 0.9871,
                     "all_emotions": EXAMPLE_PROBABILITIES,
                     "truncated": False,
+                    "reliable": True,
+                    "warnings": [],
                 }
             ]
         }
     )
 
     emotion: str = Field(description="The most probable emotion.")
-    confidence: float = Field(ge=0, le=1, description="Probability of the predicted emotion.")
-    all_emotions: dict[str, float] = Field(description="Probability of every label, highest first; they sum to 1.")
+    confidence: float = Field(
+        ge=0, le=1, description="Calibrated probability of the predicted emotion: right about that often."
+    )
+    all_emotions: dict[str, float] = Field(
+        description="Calibrated probability of every label (or the top_k asked for), highest first."
+    )
     truncated: bool = Field(description="True when the text was longer than the model reads and was cut.")
+    reliable: bool = Field(description="False exactly when warnings is not empty: then treat the emotion as a guess.")
+    warnings: list[WarningCode] = Field(
+        description=(
+            "Why not to trust the prediction: no_clear_emotion (the text is unlike the emotional texts the "
+            "model knows), not_english (the model reads English only), low_confidence (calibrated top "
+            "probability under the model's threshold)."
+        ),
+    )
 
 
 class BatchPredictResponse(BaseModel):
     """One prediction per input text, in the order given."""
 
     predictions: list[Prediction]
+
+
+class HubParameters(BaseModel):
+    """The Hugging Face text-classification parameters this service honours."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    top_k: TopK = None
+    function_to_apply: Literal["softmax"] | None = Field(
+        default=None, description="Only softmax: the scores are calibrated probabilities."
+    )
+
+
+class HubRequest(BaseModel):
+    """The Hugging Face Inference API's text-classification request (what huggingface_hub's client sends)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"inputs": "I am feeling very happy today!"},
+                {"inputs": ["I am feeling very happy today!", "This traffic makes me furious."]},
+                {"inputs": "I am feeling very happy today!", "parameters": {"top_k": 2}},
+            ]
+        },
+    )
+
+    inputs: Text | Annotated[list[Text], Field(min_length=1)] = Field(description="One text, or 1 to MAX_BATCH texts.")
+    parameters: HubParameters | None = None
+
+
+class LabelScore(BaseModel):
+    """One label and its calibrated probability."""
+
+    label: str
+    score: float
+
+
+#: One list per input, highest score first: the Hugging Face text-classification response.
+HubResponse = list[list[LabelScore]]
 
 
 class ModelSummary(BaseModel):

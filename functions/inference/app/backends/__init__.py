@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from .base import Backend, ModelConfig, ModelInfo, ModelLoadError
+from .base import Backend, ModelConfig, ModelInfo, ModelLoadError, ModelOutput
 
 #: Backend name -> (module, class): the class takes (model config, source=..., num_threads=...).
 BACKENDS: dict[str, tuple[str, str]] = {
@@ -29,4 +29,4 @@ def load_backend(kind: str, model_dir: Path, *, source: str, num_threads: int) -
     return backend
 
 
-__all__ = ["BACKENDS", "Backend", "ModelConfig", "ModelInfo", "ModelLoadError", "load_backend"]
+__all__ = ["BACKENDS", "Backend", "ModelConfig", "ModelInfo", "ModelLoadError", "ModelOutput", "load_backend"]

@@ -1,4 +1,4 @@
-"""What every inference backend shares: the model folder's config, the Backend protocol, and building results."""
+"""What every inference backend shares: the model folder's config, the Backend protocol, what a model call returns."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..schemas import Prediction
+import numpy as np
 
 #: The int8 ONNX graph and its export report, written beside the Hugging Face files by scripts/export_onnx.py.
 ONNX_FILENAME = "model.int8.onnx"
 ONNX_REPORT_FILENAME = "onnx_export.json"
+#: The graph's outputs: the class logits, and the final layer's [CLS] vector for the trust detector.
+ONNX_OUTPUTS = ("logits", "features")
 
 #: The six emotions this product serves; a model must name exactly these in its config's id2label.
 EMOTIONS = frozenset({"anger", "fear", "joy", "love", "sadness", "surprise"})
@@ -68,43 +70,39 @@ class ModelInfo:
     weights_file: Path
 
 
+@dataclass(frozen=True)
+class ModelOutput:
+    """One model call on a batch: raw scores, before calibration and the trust checks (app/trust.py)."""
+
+    #: Shape (texts, 6), columns in the model's ``labels_by_index`` order.
+    logits: np.ndarray
+    #: Shape (texts, hidden size): the final layer's [CLS] vector; None for a graph exported without it.
+    features: np.ndarray | None
+    truncated: list[bool]
+
+
 class Backend(Protocol):
-    """A loaded model: labels, facts, and batched prediction."""
+    """A loaded model: its config, facts, and one batched forward pass."""
 
     @property
-    def labels(self) -> tuple[str, ...]: ...
+    def config(self) -> ModelConfig: ...
 
     @property
     def info(self) -> ModelInfo: ...
 
-    def predict(self, texts: Sequence[str]) -> list[Prediction]: ...
+    def run(self, texts: Sequence[str]) -> ModelOutput: ...
 
 
-class LabelledBackend:
-    """What every backend shares: labels by model output index, the model facts, and turning rows into results."""
+class LoadedBackend:
+    """What every backend exposes once loaded: the config it was read from and the facts /model reports."""
 
     _config: ModelConfig
     _info: ModelInfo
 
     @property
-    def labels(self) -> tuple[str, ...]:
-        return tuple(sorted(self._config.labels_by_index))
+    def config(self) -> ModelConfig:
+        return self._config
 
     @property
     def info(self) -> ModelInfo:
         return self._info
-
-    def _to_predictions(self, probabilities: list[list[float]], truncated: list[bool]) -> list[Prediction]:
-        """Rows of probabilities (model output order) as results, every label ranked highest first."""
-        labels = self._config.labels_by_index
-        predictions = []
-        for row, was_truncated in zip(probabilities, truncated, strict=True):
-            ranked = dict(sorted(zip(labels, row, strict=True), key=lambda pair: pair[1], reverse=True))
-            emotion, confidence = next(iter(ranked.items()))
-            # Built without validation: the values come from the model, and this is the hot path.
-            predictions.append(
-                Prediction.model_construct(
-                    emotion=emotion, confidence=confidence, all_emotions=ranked, truncated=was_truncated
-                )
-            )
-        return predictions

@@ -14,8 +14,16 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from ..schemas import Prediction
-from .base import ONNX_FILENAME, ONNX_REPORT_FILENAME, LabelledBackend, ModelConfig, ModelInfo, ModelLoadError
+from .base import (
+    ONNX_FILENAME,
+    ONNX_OUTPUTS,
+    ONNX_REPORT_FILENAME,
+    LoadedBackend,
+    ModelConfig,
+    ModelInfo,
+    ModelLoadError,
+    ModelOutput,
+)
 from .tokenization import TextEncoder
 
 
@@ -30,7 +38,7 @@ def _session_options(num_threads: int) -> ort.SessionOptions:
     return options
 
 
-class OnnxBackend(LabelledBackend):
+class OnnxBackend(LoadedBackend):
     """Loads ``model.int8.onnx`` and ``tokenizer.json`` from the model directory."""
 
     def __init__(self, config: ModelConfig, *, source: str, num_threads: int) -> None:
@@ -44,6 +52,8 @@ class OnnxBackend(LabelledBackend):
         except Exception as exc:  # onnxruntime raises its own exception types for unreadable graphs
             raise ModelLoadError(f"{graph} could not be loaded by ONNX Runtime") from exc
         self._input_names = {node.name for node in self._session.get_inputs()}
+        # A graph exported before the features output still classifies; only the detector goes without.
+        self._outputs = [name for name in ONNX_OUTPUTS if name in {node.name for node in self._session.get_outputs()}]
         self._encoder = TextEncoder(config.folder, max_position_embeddings=config.max_position_embeddings)
         self._config = config
         self._lock = threading.Lock()
@@ -57,17 +67,16 @@ class OnnxBackend(LabelledBackend):
             weights_file=graph,
         )
 
-    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+    def run(self, texts: Sequence[str]) -> ModelOutput:
         batch = self._encoder.encode(texts)
         feeds = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
         if "token_type_ids" in self._input_names:
             feeds["token_type_ids"] = np.zeros_like(batch.input_ids)
         with self._lock:
-            (logits,) = self._session.run(["logits"], feeds)
-        shifted = logits - logits.max(axis=-1, keepdims=True)
-        exp = np.exp(shifted)
-        probabilities = (exp / exp.sum(axis=-1, keepdims=True)).tolist()
-        return self._to_predictions(probabilities, batch.truncated)
+            outputs = self._session.run(self._outputs, feeds)
+        return ModelOutput(
+            logits=outputs[0], features=outputs[1] if len(outputs) > 1 else None, truncated=batch.truncated
+        )
 
 
 def _parameter_count(model_dir: Path) -> int:

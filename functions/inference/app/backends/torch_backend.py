@@ -10,12 +10,11 @@ import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification
 from transformers.utils import logging as transformers_logging
 
-from ..schemas import Prediction
-from .base import LabelledBackend, ModelConfig, ModelInfo, ModelLoadError
+from .base import LoadedBackend, ModelConfig, ModelInfo, ModelLoadError, ModelOutput
 from .tokenization import TextEncoder
 
 
-class TorchBackend(LabelledBackend):
+class TorchBackend(LoadedBackend):
     """Loads once per execution environment; ``predict`` is safe to call from several threads."""
 
     def __init__(self, config: ModelConfig, *, source: str, num_threads: int) -> None:
@@ -52,7 +51,7 @@ class TorchBackend(LabelledBackend):
             weights_file=weights,
         )
 
-    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+    def run(self, texts: Sequence[str]) -> ModelOutput:
         batch = self._encoder.encode(texts)
         inputs = {
             "input_ids": torch.from_numpy(batch.input_ids),
@@ -62,6 +61,9 @@ class TorchBackend(LabelledBackend):
             inputs["token_type_ids"] = torch.zeros_like(inputs["input_ids"])
         # One model call at a time: concurrent calls would oversubscribe the intra-op threads.
         with self._lock, torch.inference_mode():
-            logits = self._model(**inputs).logits
-        probabilities = torch.softmax(logits.float(), dim=-1).tolist()
-        return self._to_predictions(probabilities, batch.truncated)
+            out = self._model(**inputs, output_hidden_states=True)
+        return ModelOutput(
+            logits=out.logits.float().numpy(),
+            features=out.hidden_states[-1][:, 0].float().numpy(),
+            truncated=batch.truncated,
+        )
