@@ -53,6 +53,35 @@ def test_inference_threads_follow_the_cpus_unless_set(monkeypatch: pytest.Monkey
     assert Settings().inference_threads() == 1
 
 
+def _cgroup(root: Path, files: dict[str, str]) -> Path:
+    for name, content in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(content + "\n")
+    return root
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({}, 4),  # no CPU controller visible: the affinity mask
+        ({"cpu.max": "max 100000"}, 4),
+        ({"cpu.max": "200000 100000"}, 2),
+        ({"cpu.max": "50000 100000"}, 1),  # half a CPU: one thread, never zero
+        ({"cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000"}, 4),  # cgroup v1, unlimited
+        ({"cpu/cpu.cfs_quota_us": "50000", "cpu/cpu.cfs_period_us": "100000"}, 1),  # podman --cpus 0.5 on v1
+        ({"cpu,cpuacct/cpu.cfs_quota_us": "150000", "cpu,cpuacct/cpu.cfs_period_us": "100000"}, 1),
+        ({"cpu/cpu.cfs_quota_us": "300000", "cpu/cpu.cfs_period_us": "100000"}, 3),
+        ({"cpu/cpu.cfs_quota_us": "900000", "cpu/cpu.cfs_period_us": "100000"}, 4),  # capped by the mask
+        ({"cpu.max": "garbage", "cpu/cpu.cfs_quota_us": "nan", "cpu/cpu.cfs_period_us": "0"}, 4),
+    ],
+)
+def test_threads_never_exceed_any_cpu_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, str], expected: int
+) -> None:
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    assert available_cpus(_cgroup(tmp_path, files)) == expected
+
+
 def _variable(name: str, alias: object) -> str:
     if isinstance(alias, AliasChoices):
         return str(alias.choices[0])
