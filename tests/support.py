@@ -23,7 +23,8 @@ WORDS = (
 ).split()
 EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
 #: What each sample event in events/ is answered with, in-process and through the image alike: (status, error code)
-#: for API Gateway events (None for a success), "warmup" for the scheduled pings, which have no HTTP response.
+#: for API Gateway events (None for a success), "warmup" for the scheduled pings, which have no HTTP response, and
+#: "batch" for a Step Functions Distributed Map batch (one result per item, in order).
 EVENT_ANSWERS: dict[str, tuple[int, str | None] | str] = {
     "predict.json": (200, None),
     "predict-batch.json": (200, None),
@@ -36,6 +37,7 @@ EVENT_ANSWERS: dict[str, tuple[int, str | None] | str] = {
     "docs-stage.json": (200, None),
     "warmup-scheduler.json": "warmup",
     "warmup-eventbridge.json": "warmup",
+    "batch-distributed-map.json": "batch",
     "bad-empty-text.json": (422, "invalid_input"),
     "bad-invalid-json.json": (400, "invalid_body"),
     "bad-wrong-type.json": (422, "invalid_input"),

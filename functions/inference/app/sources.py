@@ -13,7 +13,8 @@ from typing import Any, Protocol
 from fastapi import FastAPI
 from mangum import Mangum
 
-from .errors import DeadlineExceededError, InvalidBodyError, ServiceError
+from .bulk import classify_rows
+from .errors import DeadlineExceededError, InvalidBodyError, ModelUnavailableError, ServiceError
 from .gateway import (
     GATEWAY_HANDLERS,
     BodyDecodeError,
@@ -100,9 +101,54 @@ class ApiGatewaySource:
         return response
 
 
+class DistributedMapSource:
+    """A batch of rows from a Step Functions Distributed Map (``{"Items": [...], "BatchInput": {...}}``).
+
+    Each item is ``{"index": n, "row": {...}}`` (the state machine's ItemSelector adds the row's index in the
+    file) or a bare row; ``BatchInput.text_field`` names the column to read (default ``text``). Answers one
+    result per item, in order, ``{"index", "emotion", "confidence", <six probabilities>, "reliable",
+    "warnings", "error"}``; a row that cannot be classified gets an ``error`` code (bulk.ROW_ERRORS) and the batch
+    goes on. The same items give the same bytes, so a retried batch rewrites the same result.
+    """
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    def infer(self, event: Any) -> bool:
+        return isinstance(event, dict) and isinstance(event.get("Items"), list)
+
+    def handle(self, event: dict[str, Any], context: Any, invocation: Invocation) -> dict[str, Any]:
+        classifier = self._services.model_state.classifier
+        if classifier is None:
+            # Raised, not answered: Step Functions retries the batch on a Lambda error, never on a result.
+            raise ModelUnavailableError
+        batch_input = event.get("BatchInput")
+        text_field = str((batch_input if isinstance(batch_input, dict) else {}).get("text_field") or "text")
+        items: list[Any] = event["Items"]
+        wrapped = [isinstance(item, dict) and "row" in item and "index" in item for item in items]
+        rows = [item["row"] if is_wrapped else item for item, is_wrapped in zip(items, wrapped, strict=True)]
+        results = classify_rows(
+            classifier,
+            [row if isinstance(row, dict) else {} for row in rows],
+            text_field=text_field,
+            max_chars=self._services.settings.max_text_chars,
+            sub_batch=self._services.settings.max_batch,
+        )
+        for position, (item, is_wrapped, row, result) in enumerate(zip(items, wrapped, rows, results, strict=True)):
+            result["index"] = item["index"] if is_wrapped else position
+            if not isinstance(row, dict):
+                result["error"] = "not_text"
+        errors = sum(result["error"] is not None for result in results)
+        self._services.observability.logger.info(
+            "batch", extra={"request_id": invocation.request_id, "items": len(items), "row_errors": errors}
+        )
+        return {"results": [{"index": result.pop("index"), **result} for result in results]}
+
+
 def event_sources(app: FastAPI) -> list[EventSource]:
     """Every kind of event the function answers, in the order the entry asks them."""
-    return [WarmupSource(services_of(app)), ApiGatewaySource(app)]
+    services = services_of(app)
+    return [WarmupSource(services), DistributedMapSource(services), ApiGatewaySource(app)]
 
 
 def _remaining_ms(context: Any) -> int | None:
