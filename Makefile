@@ -57,7 +57,7 @@ serve: $(VENV)/.installed ## Serve the API with the bundled model at http://$(HO
 	$(VENV)/bin/uvicorn --app-dir functions/inference --factory app.api:build_app --host $(HOST) --port $(PORT)
 
 .PHONY: test
-test: $(VENV)/.installed ## The fast pass: unit and functional tests (all but the slow, browser and image passes)
+test: $(VENV)/.installed $(SAM_VENV)/.installed ## The fast pass: unit and functional tests (all but the slow, browser and image passes)
 	$(PY) -m pytest -m "not slow and not browser and not image"
 
 .PHONY: test-slow
@@ -89,9 +89,9 @@ screenshot: $(VENV)/.installed ## Refresh docs/demo.png from the demo page in Ch
 	UPDATE_SCREENSHOTS=1 $(PY) -m pytest -q tests/demo/test_demo_browser.py -k readme_screenshot
 
 .PHONY: validate
-validate: $(SAM_VENV)/.installed $(VENV)/.installed ## sam validate --lint and cfn-lint on template.yaml
+validate: $(SAM_VENV)/.installed $(VENV)/.installed ## sam validate --lint and cfn-lint on template.yaml and the bootstrap
 	$(SAM) validate --lint --region us-east-1
-	$(VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/cfn-lint template.yaml bootstrap/pipeline.yaml
 
 .PHONY: train
 train: $(VENV)/.installed-train ## Train the default model from DATA, distilled from TEACHER, into artifacts/ (SEED=42)
@@ -127,13 +127,77 @@ model-report: $(VENV)/.installed ## Score MODEL through the serving path; regene
 bench: $(VENV)/.installed ## Benchmark MODEL: naive, pipeline, torch and ONNX serving side by side (docs/bench.png)
 	$(PY) scripts/bench.py --model-dir $(MODEL)
 
+IN ?=
+OUT ?=
+
+.PHONY: classify
+classify: $(VENV)/.installed ## Classify a CSV (text column) or JSON Lines (text field) file: make classify IN=in.csv OUT=out.csv
+	@test -n "$(IN)" -a -n "$(OUT)" || { echo "usage: make classify IN=<file.csv|.jsonl> OUT=<file.csv|.jsonl>" >&2; exit 2; }
+	$(PY) -m scripts.classify "$(IN)" "$(OUT)"
+
+.PHONY: right-size
+right-size: $(VENV)/.installed ## The image at 512-3008 MB under Lambda-like CPU limits: latency, cost, recommended size
+	$(PY) -m scripts.right_size --readme README.md
+
 .PHONY: build
 build: $(SAM_VENV)/.installed ## sam build (needs a Docker engine for the image)
 	$(SAM) build --config-env $(ENV)
 
+# Deployment (README "Deploy"). Each stage has a bootstrap stack (bootstrap/pipeline.yaml) holding its roles; the first
+# stage's also holds the artifact store every stage deploys from. A release is a packaged template kept in that store
+# under the git commit it was built from; promote and rollback deploy one, as built, without building again.
+AWS ?= aws
+GITHUB_REPO ?=
+BOOTSTRAP_STACK = emotion-api-pipeline-$(ENV)
+GITHUB_ENVIRONMENT ?= $(if $(filter prod,$(ENV)),production,$(ENV))
+CREATE_OIDC_PROVIDER ?= $(if $(filter dev,$(ENV)),true,false)
+# Every stage but dev deploys from the artifact store dev's bootstrap stack created: its bucket, read when the recipe runs.
+ARTIFACT_STORE_BUCKET ?= $(if $(filter dev,$(ENV)),,$$($(AWS) cloudformation describe-stacks \
+	--stack-name emotion-api-pipeline-dev --query "Stacks[0].Outputs[?OutputKey=='ArtifactsBucketName'].OutputValue" \
+	--output text))
+RELEASE_PREFIX := emotion-api/releases
+RELEASE ?=
+# One output of ENV's bootstrap stack, read by the shell when a recipe runs.
+bootstrap_output = $$($(AWS) cloudformation describe-stacks --stack-name $(BOOTSTRAP_STACK) \
+	--query "Stacks[0].Outputs[?OutputKey=='$(1)'].OutputValue" --output text)
+
+.PHONY: bootstrap
+bootstrap: ## Create or update ENV's bootstrap stack (OIDC role, execution role; dev: the artifact store). GITHUB_REPO=owner/name
+	@test -n "$(GITHUB_REPO)" || { echo "usage: make bootstrap ENV=dev|prod GITHUB_REPO=owner/name" >&2; exit 2; }
+	$(AWS) cloudformation deploy --template-file bootstrap/pipeline.yaml --stack-name $(BOOTSTRAP_STACK) \
+		--capabilities CAPABILITY_IAM --no-fail-on-empty-changeset --parameter-overrides Stage=$(ENV) \
+		GitHubRepository=$(GITHUB_REPO) GitHubEnvironment=$(GITHUB_ENVIRONMENT) \
+		CreateGitHubOidcProvider=$(CREATE_OIDC_PROVIDER) ArtifactStoreBucket="$(ARTIFACT_STORE_BUCKET)"
+	$(AWS) cloudformation describe-stacks --stack-name $(BOOTSTRAP_STACK) --query "Stacks[0].Outputs" --output table
+
 .PHONY: deploy
-deploy: build ## sam deploy to ENV (dev or prod)
-	$(SAM) deploy --config-env $(ENV)
+deploy: build ## Build, package as the release of this commit into the artifact store, deploy it to ENV (dev)
+	$(eval RELEASE := $(or $(RELEASE),$(shell git rev-parse HEAD)))
+	$(SAM) package --config-env $(ENV) --output-template-file .aws-sam/packaged.yaml \
+		--s3-bucket "$(call bootstrap_output,ArtifactsBucketName)" \
+		--image-repository "$(call bootstrap_output,ImageRepositoryUri)"
+	$(AWS) s3 cp .aws-sam/packaged.yaml "s3://$(call bootstrap_output,ArtifactsBucketName)/$(RELEASE_PREFIX)/$(RELEASE)/packaged.yaml"
+	$(deploy_release)
+
+# Deploys $(RELEASE)'s packaged template to $(ENV) with the stage's execution role; CodeDeploy shifts traffic.
+define deploy_release
+	@test -n "$(RELEASE)" || { echo "usage: make $@ ENV=dev|prod RELEASE=<git commit of a release>" >&2; exit 2; }
+	mkdir -p .aws-sam
+	$(AWS) s3 cp "s3://$(call bootstrap_output,ArtifactsBucketName)/$(RELEASE_PREFIX)/$(RELEASE)/packaged.yaml" \
+		.aws-sam/release-$(ENV).yaml
+	$(SAM) deploy --config-env $(ENV) --template-file .aws-sam/release-$(ENV).yaml \
+		--s3-bucket "$(call bootstrap_output,ArtifactsBucketName)" \
+		--image-repository "$(call bootstrap_output,ImageRepositoryUri)" \
+		--role-arn "$(call bootstrap_output,CloudFormationExecutionRoleArn)"
+endef
+
+.PHONY: promote
+promote: $(SAM_VENV)/.installed ## Deploy release RELEASE=<commit> (as dev runs it, no build) to ENV=prod
+	$(deploy_release)
+
+.PHONY: rollback
+rollback: $(SAM_VENV)/.installed ## Deploy an earlier release RELEASE=<commit> to ENV again (no build)
+	$(deploy_release)
 
 .PHONY: clean
 clean: ## Remove virtualenvs, caches and build output
@@ -181,10 +245,10 @@ load: $(VENV)/.installed ## Load and soak MODEL on uvicorn: LOAD_REQUESTS (or LO
 # that downloads from the Hub, is scanned with every test.
 .PHONY: scan
 scan: $(VENV)/.installed ## bandit on the Python code and zizmor (offline) on the workflows: seconds, no network
-	$(VENV)/bin/bandit -q -r functions/inference/app scripts/fetch_model.py
+	$(VENV)/bin/bandit -q -r functions/inference/app functions/authorizer functions/pretraffic scripts/fetch_model.py
 	$(VENV)/bin/bandit -q -r scripts -x scripts/fetch_model.py --skip B311,B404,B603,B615
-	$(VENV)/bin/zizmor --offline .github/workflows
+	$(VENV)/bin/zizmor --offline --persona=auditor .github/workflows
 
 .PHONY: security
-security: scan $(CHECKOV_VENV)/.installed ## scan, plus checkov on template.yaml (own virtualenv; skips in .checkov.yaml)
-	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml --file template.yaml
+security: scan $(CHECKOV_VENV)/.installed ## scan, plus checkov on template.yaml and the bootstrap (own virtualenv)
+	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml --file template.yaml --file bootstrap/pipeline.yaml

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Smoke-test a deployed emotion API: GET /health and POST /predict must answer 200,
-# and the prediction must carry an "emotion" key.
+# and the prediction must carry an "emotion" key. With a key, POST /predict without it
+# must be refused (401 from the function, or 403 from the HTTP API's authorizer).
 #
 #   scripts/smoke_test.sh [--api-key KEY] https://abc123.execute-api.us-east-1.amazonaws.com
 #
@@ -66,5 +67,17 @@ with open(sys.argv[1], encoding="utf-8") as handle:
     body = json.load(handle)
 if not isinstance(body, dict) or "emotion" not in body:
     sys.exit('smoke test failed: the /predict response has no "emotion" key')
-print(f"smoke test passed: emotion={body['emotion']!r}")
+print(f"prediction ok: emotion={body['emotion']!r}")
 PY
+
+if [[ -n "${api_key}" ]]; then
+  echo "POST ${api_url}/predict without the key"
+  status="$(curl "${curl_opts[@]}" -H "Accept: application/json" -H "Content-Type: application/json" \
+    -o /dev/null -w '%{http_code}' -X POST --data "${payload}" "${api_url}/predict")"
+  if [[ "${status}" != "401" && "${status}" != "403" ]]; then
+    echo "smoke test failed: POST /predict without the key answered HTTP ${status}, expected 401 or 403" >&2
+    exit 1
+  fi
+  echo "refused without the key: HTTP ${status}"
+fi
+echo "smoke test passed"

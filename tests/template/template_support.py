@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import json
+import os
 import re
+import shlex
 import shutil
+import subprocess
 import sys
-from collections.abc import Iterator
+import tomllib
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -56,11 +62,20 @@ APP_ENV_VARS = {
     "STAGE",
 }
 #: The only function permissions beyond basic execution and X-Ray: condition -> (actions, parameters named).
+#: The key's statements live in the ApiKeyReadPolicy managed policy (shared with the authorizer and the hook).
 EXPECTED_POLICIES = {
-    "HasApiKeySecret": ({"secretsmanager:GetSecretValue"}, {"ApiKeySecretArn"}),
+    "UsesApiKeySecret": ({"secretsmanager:GetSecretValue"}, {"ApiKeySecretArn", "ApiKeySecret"}),
     "HasApiKeyParameter": ({"ssm:GetParameter"}, {"ApiKeyParameterName"}),
     "HasModelS3": ({"s3:GetObject", "s3:ListBucket"}, {"ModelS3Bucket", "ModelS3Prefix"}),
 }
+BOOTSTRAP_PATH = ROOT / "bootstrap" / "pipeline.yaml"
+AUTHORIZER_ID = "ApiKeyAuthorizerFunction"
+HOOK_ID = "PreTrafficHookFunction"
+KEY_POLICY_ID = "ApiKeyReadPolicy"
+#: The alarms that roll a deployment back (DeploymentPreference): the function's own metrics and request log.
+ROLLBACK_ALARMS = ("FunctionErrorsAlarm", "FunctionServerErrorsAlarm", "FunctionDurationP99Alarm")
+#: The routes a browser or a monitor reaches without a key: the demo page shell and the health probe.
+OPEN_ROUTES = {("GET", "/"), ("GET", "/health")}
 
 
 def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
@@ -138,3 +153,136 @@ def find_tool(name: str) -> str | None:
 def load_workflow(path: Path) -> dict[Any, Any]:
     """A workflow file as plain YAML (PyYAML reads the ``on`` key as True)."""
     return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def samconfig() -> dict[str, Any]:
+    """samconfig.toml, parsed."""
+    return tomllib.loads(SAMCONFIG_PATH.read_text(encoding="utf-8"))
+
+
+def overrides(env: str, command: str = "deploy") -> dict[str, str]:
+    """The parameter_overrides of one samconfig environment and command, as name -> value."""
+    parameters = samconfig()[env][command]["parameters"]
+    return dict(item.split("=", 1) for item in shlex.split(parameters.get("parameter_overrides", "")))
+
+
+#: The SAM CLI's own virtualenv (make sam-setup): its samtranslator is the transform `sam deploy` ships with, and its
+#: pins (pydantic among them) conflict with the function's, so it runs there, in a subprocess.
+SAM_PYTHON = ROOT / ".venv-sam" / "bin" / "python"
+_TRANSFORM = """
+import json, sys
+from samtranslator.translator.transform import transform
+
+class NoManagedPolicyNames:  # SAM asks IAM only for managed policy names it does not know; the template uses none
+    def load(self):
+        return {}
+
+request = json.load(sys.stdin)
+json.dump(transform(request["template"], request["parameters"], NoManagedPolicyNames()), sys.stdout)
+"""
+
+
+def packaged(template: dict[str, Any]) -> dict[str, Any]:
+    """The template as `sam package` leaves it: code and layers in S3, the image in ECR (what the transform needs)."""
+    template = json.loads(json.dumps(template))
+    for name, resource in template["Resources"].items():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::Serverless::Function" and props.get("PackageType") == "Image":
+            props["ImageUri"] = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/emotion-api:{name.lower()}-0123-v1"
+        elif resource["Type"] == "AWS::Serverless::Function":
+            props["CodeUri"] = f"s3://artifacts/emotion-api/{name}.zip"
+        elif resource["Type"] == "AWS::Serverless::LayerVersion":
+            props["ContentUri"] = f"s3://artifacts/emotion-api/{name}.zip"
+    return template
+
+
+@functools.cache
+def _render(parameters: tuple[tuple[str, str], ...]) -> str:
+    import pytest
+
+    from scripts.sam_template import load_template
+
+    if not SAM_PYTHON.is_file():
+        pytest.skip(".venv-sam is missing: `make sam-setup` (which `make test` runs) installs the SAM CLI")
+    request = json.dumps({"template": packaged(load_template(TEMPLATE_PATH)), "parameters": dict(parameters)})
+    # SAM reads the region (for ARNs' partition) from boto3: samconfig's, whatever the caller's environment says.
+    result = run_sam_python(_TRANSFORM, stdin=request, env={"AWS_DEFAULT_REGION": "us-east-1"})
+    assert result.returncode == 0, f"the SAM transform failed:\n{result.stderr[-4000:]}"
+    return result.stdout
+
+
+def run_sam_python(
+    script: str, *args: str, stdin: str | None = None, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` with the SAM CLI's own interpreter (its pins conflict with ours), from the repository root."""
+    environment = {**os.environ, "SAM_CLI_TELEMETRY": "0", **(env or {})}
+    return subprocess.run(
+        [str(SAM_PYTHON), "-c", script, *args],
+        input=stdin,
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def render(parameters: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """template.yaml through the SAM transform (samtranslator, as CloudFormation runs it) for these parameter values.
+
+    Conditions stay unevaluated, as in the real transform; ``evaluate_conditions`` evaluates them.
+    """
+    return dict(json.loads(_render(tuple(sorted((parameters or {}).items())))))
+
+
+def parameter_values(template: dict[str, Any], given: Mapping[str, str]) -> dict[str, str]:
+    """Every parameter's value for one deployment: the given ones over the defaults."""
+    defaults = {name: str(spec.get("Default", "")) for name, spec in template["Parameters"].items()}
+    return {**defaults, **given}
+
+
+def evaluate_conditions(template: dict[str, Any], given: Mapping[str, str]) -> dict[str, bool]:
+    """The template's Conditions as CloudFormation evaluates them for these parameter values."""
+    values = parameter_values(template, given)
+    conditions = template["Conditions"]
+
+    def value(node: Any) -> Any:
+        if isinstance(node, dict) and "Ref" in node:
+            return values[node["Ref"]]
+        return node
+
+    def truth(node: Any) -> bool:
+        (function, args), *_ = node.items()
+        if function == "Fn::Equals":
+            return str(value(args[0])) == str(value(args[1]))
+        if function == "Fn::Not":
+            return not truth(args[0])
+        if function == "Fn::And":
+            return all(truth(arg) for arg in args)
+        if function == "Fn::Or":
+            return any(truth(arg) for arg in args)
+        if function == "Condition":
+            return truth(conditions[args])
+        raise ValueError(f"unknown condition function {function}")
+
+    return {name: truth(node) for name, node in conditions.items()}
+
+
+def references(node: Any) -> set[str]:
+    """Logical ids a resource depends on: Ref, Fn::GetAtt, ${...} in Fn::Sub and DependsOn (SAM's dotted refs too)."""
+    found: set[str] = set()
+    for item in walk(node):
+        if not isinstance(item, dict):
+            continue
+        if "Ref" in item and isinstance(item["Ref"], str):
+            found.add(item["Ref"].split(".")[0])
+        if "Fn::GetAtt" in item:
+            target = item["Fn::GetAtt"]
+            found.add(target[0] if isinstance(target, list) else str(target).split(".")[0])
+        if "Fn::Sub" in item:
+            sub = item["Fn::Sub"]
+            text = sub if isinstance(sub, str) else sub[0]
+            local = set(sub[1]) if isinstance(sub, list) and len(sub) > 1 else set()
+            found.update(name.split(".")[0] for name in re.findall(r"\$\{([^}!]+)\}", text) if name not in local)
+    return found

@@ -16,6 +16,7 @@ from template_support import (
     EXPECTED_POLICIES,
     EXPECTED_ROUTES,
     FUNCTION_ID,
+    KEY_POLICY_ID,
     ROOT,
     TEMPLATE_PATH,
     ZIP_API_ID,
@@ -51,7 +52,9 @@ def test_function_runtime_settings(template: dict[str, Any], function: dict[str,
     assert props["AutoPublishAlias"] == "live"
     assert 10 <= props["Timeout"] <= 30
     assert props["MemorySize"] == {"Ref": "MemorySize"}
-    assert str(params["MemorySize"]["Default"]) == "2048"
+    # the default follows the measurement (make right-size), not a guess
+    recommended = json.loads((ROOT / "docs" / "right-size.json").read_text(encoding="utf-8"))["recommended_mb"]
+    assert str(params["MemorySize"]["Default"]) == str(recommended)
     assert props["Architectures"] == [{"Ref": "Architecture"}]
     assert params["Architecture"]["Default"] == "x86_64"
     assert set(params["Architecture"]["AllowedValues"]) == {"x86_64", "arm64"}
@@ -128,34 +131,54 @@ def test_warmup_schedule_every_five_minutes(function: dict[str, Any]) -> None:
 
 
 def test_alarms_cover_5xx_latency_throttles_and_errors(template: dict[str, Any]) -> None:
-    """The four failure signals of this API each have an alarm, wired to the optional SNS topic."""
+    """The failure signals of this API each have an alarm, and every alarm notifies the stage's own topic."""
     alarms = resources_of_type(template, "AWS::CloudWatch::Alarm").values()
     signals = {
-        (a["Properties"]["Namespace"], a["Properties"]["MetricName"], a["Properties"].get("ExtendedStatistic"))
+        (str(a["Properties"]["Namespace"]), a["Properties"]["MetricName"], a["Properties"].get("ExtendedStatistic"))
         for a in alarms
     }
     assert ("AWS/ApiGateway", "5xx", None) in signals
     assert {("AWS/ApiGateway", "Latency", "p99"), ("AWS/Lambda", "Duration", "p99")} & signals
     assert ("AWS/Lambda", "Throttles", None) in signals
     assert ("AWS/Lambda", "Errors", None) in signals
+    assert ("AWS/States", "ExecutionsFailed", None) in signals  # a bulk job that failed
+    # The app's own 5XX answers (Lambda's Errors never sees them), counted from its request log, per stack.
+    (server_errors,) = [a["Properties"] for a in alarms if a["Properties"]["MetricName"] == "ServerErrors"]
+    assert server_errors["Namespace"] == {"Fn::Sub": "EmotionApi/${AWS::StackName}"}
+    topic = [{"Ref": "AlarmTopic"}, {"Fn::If": ["HasAlarmTopic", {"Ref": "AlarmTopicArn"}, {"Ref": "AWS::NoValue"}]}]
     for alarm in alarms:
         props = alarm["Properties"]
-        topic = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
-        assert props["AlarmActions"] == topic
-        dimensions = {d["Name"]: d["Value"] for d in props["Dimensions"]}
-        expected = {"ApiId": {"Ref": "HttpApi"}, "Stage": "$default"}
+        assert props["AlarmActions"] == topic and props["OKActions"] == topic
+        dimensions = {d["Name"]: d["Value"] for d in props.get("Dimensions", [])}
+        expected: dict[str, Any] = {"ApiId": {"Ref": "HttpApi"}, "Stage": "$default"}
         if props["Namespace"] == "AWS/Lambda":
             expected = {"FunctionName": {"Ref": FUNCTION_ID}}
+        elif props["MetricName"] == "ServerErrors":
+            expected = {}
+        elif props["Namespace"] == "AWS/States":
+            expected = {"StateMachineArn": {"Ref": "BulkClassifyStateMachine"}}
         assert dimensions == expected
 
 
-def test_iam_grants_only_the_configured_secret_parameter_and_s3_prefix(function: dict[str, Any]) -> None:
+def test_iam_grants_only_the_configured_secret_parameter_and_s3_prefix(
+    template: dict[str, Any], function: dict[str, Any]
+) -> None:
     """Least privilege: each extra permission exists only when its parameter is set, and names only that resource."""
     props = function["Properties"]
     assert "Role" not in props  # SAM's generated role: basic execution + X-Ray write (Tracing: Active)
+    key_policy, *inline = props["Policies"]
+    # The key's read access is one managed policy, attached only when a key is required.
+    assert key_policy == {"Fn::If": ["RequiresApiKey", {"Ref": KEY_POLICY_ID}, {"Ref": "AWS::NoValue"}]}
+    managed = template["Resources"][KEY_POLICY_ID]
+    assert managed["Type"] == "AWS::IAM::ManagedPolicy" and managed["Condition"] == "RequiresApiKey"
+    statements = [
+        ({"Version": "2012-10-17", "Statement": [s["Fn::If"][1]]}, s["Fn::If"][0], s["Fn::If"][2])
+        for s in managed["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    documents = [(p["Fn::If"][1], p["Fn::If"][0], p["Fn::If"][2]) for p in inline] + statements
     seen: set[str] = set()
-    for policy in props["Policies"]:
-        condition, document, otherwise = policy["Fn::If"]
+    allowed_pseudo = {"AWS::Partition", "AWS::Region", "AWS::AccountId"}
+    for document, condition, otherwise in documents:
         assert otherwise == {"Ref": "AWS::NoValue"}
         allowed_actions, allowed_params = EXPECTED_POLICIES[condition]
         seen.add(condition)
@@ -166,12 +189,8 @@ def test_iam_grants_only_the_configured_secret_parameter_and_s3_prefix(function:
             actions.update(as_list(statement["Action"]))
             for resource in as_list(statement["Resource"]):
                 assert resource != "*"
-                assert referenced_parameters(resource) - {"AWS::Partition", "AWS::Region", "AWS::AccountId"}
-                assert referenced_parameters(resource) <= allowed_params | {
-                    "AWS::Partition",
-                    "AWS::Region",
-                    "AWS::AccountId",
-                }
+                assert referenced_parameters(resource) - allowed_pseudo
+                assert referenced_parameters(resource) <= allowed_params | allowed_pseudo
         assert not any("*" in action for action in actions)
         assert actions == allowed_actions
     assert seen == set(EXPECTED_POLICIES)
