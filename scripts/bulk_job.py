@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from app.backends.base import EMOTIONS
+from app.bulk import result_of
 from scripts.classify import ENCODING, INVALID_ROW, Writer, read_rows
 
 POLL_SECONDS = 2.0
@@ -117,7 +118,6 @@ def result_rows(s3: Any, bucket: str, prefix: str) -> dict[int, dict[str, Any]]:
 def merge(source: Path, target: Path, results: dict[int, dict[str, Any]], labels: Sequence[str]) -> dict[str, int]:
     """Input rows in order with their results; a row without one (its batch failed) gets error ``batch_failed``."""
     header, rows = read_rows(source)
-    empty = {"emotion": None, "confidence": None, **dict.fromkeys(labels), "reliable": None, "warnings": None}
     counts = {"rows": 0, "missing": 0}
     with target.open("w", newline="", **ENCODING) as handle:
         writer = Writer(handle, target, header, labels)
@@ -125,7 +125,7 @@ def merge(source: Path, target: Path, results: dict[int, dict[str, Any]], labels
             result = results.get(index)
             if result is None:
                 counts["missing"] += 1
-                result = {**empty, "error": "batch_failed"}
+                result = result_of(None, "batch_failed", labels)
             elif row is None:
                 result = {**result, "error": INVALID_ROW}
             writer.write(row, result)

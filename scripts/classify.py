@@ -58,7 +58,7 @@ def _classify_chunk(rows: list[dict[str, Any] | None], text_field: str) -> list[
 
     results = classify_rows(
         _worker["classifier"],
-        [row if row is not None else {} for row in rows],
+        rows,
         text_field=text_field,
         max_chars=_worker["max_chars"],
     )
@@ -131,7 +131,7 @@ class Writer:
                 fields = [*columns, *(name for name in self._added if name not in columns)]
                 self._writer = csv.DictWriter(self._handle, fieldnames=fields, extrasaction="ignore")
                 self._writer.writeheader()
-            flat = {**{key: "" if value is None else value for key, value in row.items()}}
+            flat = {key: "" if value is None else value for key, value in row.items()}
             for key, value in result.items():
                 if isinstance(value, list):
                     value = ";".join(value)

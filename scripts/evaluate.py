@@ -171,10 +171,9 @@ def serving_probabilities(backend: Any, texts: Sequence[str], *, batch_size: int
     logits, _ = serving_outputs(backend, texts, batch_size=batch_size)
     model_order = list(backend.config.labels_by_index)
     labels = sorted(model_order)
-    shifted = logits[:, [model_order.index(label) for label in labels]].astype(np.float64)
-    shifted -= shifted.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return labels, exp / exp.sum(axis=1, keepdims=True)
+    from app.trust import softmax
+
+    return labels, softmax(logits[:, [model_order.index(label) for label in labels]])
 
 
 def evaluate_model_dir(

@@ -33,7 +33,7 @@ import numpy as np
 from app.backends import ModelOutput
 from app.backends.base import ONNX_FILENAME
 from app.schemas import WARNING_CODES
-from app.trust import STATS_FILENAME, TRUST_FILENAME, Detector, LanguageCheck, Thresholds, Trust
+from app.trust import STATS_FILENAME, TRUST_FILENAME, Detector, LanguageCheck, Thresholds, Trust, softmax
 from scripts.emotion_data import read_examples, sha256_file
 from scripts.evaluate import serving_backend, serving_outputs
 from scripts.reliability_report import render
@@ -79,14 +79,6 @@ def fit_detector(features: np.ndarray, gold: np.ndarray, components: int) -> tup
     cholesky = np.linalg.cholesky(np.linalg.inv(covariance))  # precision = L Lᵀ
     whitening = basis @ cholesky
     return whitening, means @ cholesky
-
-
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    scaled = logits.astype(np.float64) / temperature
-    scaled -= scaled.max(axis=1, keepdims=True)
-    exp = np.exp(scaled)
-    result: np.ndarray = exp / exp.sum(axis=1, keepdims=True)
-    return result
 
 
 def negative_log_likelihood(logits: np.ndarray, gold: np.ndarray, temperature: float) -> float:

@@ -26,6 +26,7 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -187,8 +188,7 @@ def measure_round(podman: Podman, memory_mb: int, host_cpus: int) -> dict[str, d
     then warm requests and batches sent to the three in turn, so a slow spell of the host hits every setting
     alike (one container's figures otherwise move by 10-15 % from start to start, more than the settings differ).
     """
-    config = function_config()
-    config = type(config)(memory_mb, config.timeout_s, config.environment)
+    config = replace(function_config(), memory_mb=memory_mb)
     figures: dict[str, dict[str, Any]] = {}
     with contextlib.ExitStack() as stack:
         containers = {}
@@ -253,8 +253,6 @@ def seed_service(podman: Podman, memory_mb: int, host_cpus: int) -> dict[str, An
     """The seed's service at one size: the host's torch/transformers, mounted read-only into the base image."""
     venv = Path(sys.prefix)
     python_home = Path(os.path.realpath(sys.base_prefix))
-    config = function_config()
-    config = type(config)(memory_mb, config.timeout_s, {"TOKENIZER_FILE": "/opt/tokenizer.json"})
     seed_dir = ROOT / "artifacts" / "right-size" / "seed"
     seed_dir.mkdir(parents=True, exist_ok=True)
     (seed_dir / "seed_service.py").write_text(SEED_SERVICE, encoding="utf-8")
@@ -310,8 +308,7 @@ def batch_event(size: int) -> dict[str, Any]:
 def bulk_benchmark(podman: Podman, memory_mb: int, host_cpus: int) -> dict[str, Any]:
     """Distributed Map batches through the emulator at one size: each batch size's duration and the estimated
     cost and wall time of a million texts at BULK_CONCURRENCY concurrent batches."""
-    config = function_config()
-    config = type(config)(memory_mb, config.timeout_s, config.environment)
+    config = replace(function_config(), memory_mb=memory_mb)
     rows = []
     with Container(podman, IMAGE_TAG, config, cpus=cpus_for(memory_mb, host_cpus)) as container:
         for size in BULK_BATCH_SIZES:

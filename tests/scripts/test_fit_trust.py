@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.trust import Detector
+from app.trust import Detector, softmax
 from scripts.fit_trust import (
     expected_calibration_error,
     fit_detector,
     fit_temperature,
-    softmax,
     stratified_folds,
 )
 

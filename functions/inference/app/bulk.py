@@ -17,8 +17,10 @@ RowError = Literal["missing_text", "not_text", "empty_text", "text_too_long", "i
 ROW_ERRORS: tuple[RowError, ...] = get_args(RowError)
 
 
-def row_text(row: Mapping[str, Any], text_field: str, max_chars: int) -> tuple[str | None, RowError | None]:
+def row_text(row: Any, text_field: str, max_chars: int) -> tuple[str | None, RowError | None]:
     """The row's text, or the reason it cannot be classified (the same rules as the API's request schema)."""
+    if not isinstance(row, Mapping):
+        return None, "not_text"
     if text_field not in row or row[text_field] is None:
         return None, "missing_text"
     text = row[text_field]
@@ -52,7 +54,7 @@ def result_of(prediction: Prediction | None, error: RowError | None, labels: Seq
 
 def classify_rows(
     classifier: Classifier,
-    rows: Sequence[Mapping[str, Any]],
+    rows: Sequence[Any],
     *,
     text_field: str = "text",
     max_chars: int,

@@ -129,20 +129,20 @@ class DistributedMapSource:
         rows = [item["row"] if is_wrapped else item for item, is_wrapped in zip(items, wrapped, strict=True)]
         results = classify_rows(
             classifier,
-            [row if isinstance(row, dict) else {} for row in rows],
+            rows,
             text_field=text_field,
             max_chars=self._services.settings.max_text_chars,
             sub_batch=self._services.settings.max_batch,
         )
-        for position, (item, is_wrapped, row, result) in enumerate(zip(items, wrapped, rows, results, strict=True)):
-            result["index"] = item["index"] if is_wrapped else position
-            if not isinstance(row, dict):
-                result["error"] = "not_text"
         errors = sum(result["error"] is not None for result in results)
         self._services.observability.logger.info(
             "batch", extra={"request_id": invocation.request_id, "items": len(items), "row_errors": errors}
         )
-        return {"results": [{"index": result.pop("index"), **result} for result in results]}
+        indices = [
+            item["index"] if is_wrapped else position
+            for position, (item, is_wrapped) in enumerate(zip(items, wrapped, strict=True))
+        ]
+        return {"results": [{"index": index, **result} for index, result in zip(indices, results, strict=True)]}
 
 
 def event_sources(app: FastAPI) -> list[EventSource]:

@@ -119,6 +119,15 @@ class LanguageCheck:
         return labels[0].removeprefix("__label__"), float(probabilities[0])
 
 
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Row-wise softmax of ``logits / temperature`` in float64 (the fit and the service share it)."""
+    scaled = logits.astype(np.float64) / temperature
+    scaled -= scaled.max(axis=1, keepdims=True)
+    exp = np.exp(scaled)
+    result: np.ndarray = exp / exp.sum(axis=1, keepdims=True)
+    return result
+
+
 @dataclass
 class Trust:
     """Calibration and the three checks for one model; ``judge`` turns a model call into predictions."""
@@ -165,11 +174,7 @@ class Trust:
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Temperature-scaled softmax, rows in the model's label order."""
-        scaled = logits.astype(np.float64) / self.temperature
-        scaled -= scaled.max(axis=1, keepdims=True)
-        exp = np.exp(scaled)
-        result: np.ndarray = exp / exp.sum(axis=1, keepdims=True)
-        return result
+        return softmax(logits, self.temperature)
 
     def warnings(self, texts: Sequence[str], output: ModelOutput, top: np.ndarray) -> list[list[WarningCode]]:
         """The warning codes of each text, in the order of ``WARNING_CODES``."""
