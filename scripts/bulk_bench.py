@@ -7,6 +7,8 @@ Builds a CSV of ``--rows`` rows (the dataset's texts, shuffled, and about 5 % ho
 long, invalid UTF-8, markup, other scripts, quotes and newlines inside a field), runs scripts/classify.py on it
 while sampling the memory of its process tree, then checks that every row is present in input order, that each
 hostile row carries its error code, and that a sample of rows gets exactly the label ``POST /predict`` gives.
+Then measures the ceiling: the model call alone, in as many processes, one text per call and in length-sorted
+batches, on the same texts.
 Writes docs/bulk.json and, with --readme, the README's GENERATED ``bulk`` block.
 """
 
@@ -15,18 +17,25 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import multiprocessing
 import os
 import random
 import threading
+import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from scripts.classify import ENCODING, classify_file
+from scripts.classify import DEFAULT_MODEL, ENCODING, classify_file
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "artifacts" / "bulk"
 LABEL_SAMPLE = 2000
+#: Valid texts of the file (from its start) that the model-only ceiling is measured on.
+CEILING_TEXTS = 20_000
+#: Texts per model call of the batched ceiling (8, 16 and 32 run within a few percent of each other here).
+CEILING_BATCH = 16
 
 #: Hostile rows and the error each must get (None: classified like any text).
 HOSTILE: list[tuple[str, str | None]] = [
@@ -119,6 +128,31 @@ def label_sample(expected: list[tuple[str, str | None]], *, seed: int = 0) -> tu
     return dict(zip(sample, single, strict=True)), sum(a != b for a, b in zip(single, batched, strict=True))
 
 
+def _model_only(texts: list[str], batch: int, model_dir: str) -> tuple[int, float]:
+    """One process's share: the backend's model call alone (tokenising included), after the model is loaded."""
+    from app.backends import load_backend
+
+    backend = load_backend("onnx", Path(model_dir), source="bench", num_threads=1)
+    if batch > 1:
+        texts = sorted(texts, key=len)  # the best case for batches: neighbours of like length, little padding
+    started = time.perf_counter()
+    for start in range(0, len(texts), batch):
+        backend.run(texts[start : start + batch])
+    return len(texts), time.perf_counter() - started
+
+
+def model_ceiling(texts: Sequence[str], *, workers: int, batch: int, model_dir: Path = DEFAULT_MODEL) -> float:
+    """Texts per second of the model alone in ``workers`` processes: no file, no trust checks, no answers built.
+
+    What `make classify` could reach at best on this machine, one text per call (``batch=1``, the API's answers)
+    or in length-sorted batches (which would change some labels, see ``app.bulk.classify_rows``).
+    """
+    shares = [list(texts[index::workers]) for index in range(workers)]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        runs = list(pool.map(_model_only, shares, [batch] * workers, [str(model_dir)] * workers))
+    return sum(count for count, _ in runs) / max(seconds for _, seconds in runs)
+
+
 def check(expected: list[tuple[str, str | None]], output: Path, labels: dict[int, str]) -> dict[str, Any]:
     """Every row present and in order, hostile rows with their codes, a sample's labels equal to the API's."""
     with output.open(newline="", **ENCODING) as handle:
@@ -143,6 +177,7 @@ def check(expected: list[tuple[str, str | None]], output: Path, labels: dict[int
 def block(record: dict[str, Any]) -> str:
     run = record["run"]
     checks = run["checks"]
+    ceiling = record["ceiling"]
     return (
         "| figure | measured |\n|---|---|\n"
         f"| rows (about 5 % hostile) | {run['rows']:,} |\n"
@@ -156,8 +191,12 @@ def block(record: dict[str, Any]) -> str:
         f"{checks['label_sample']:,} |\n"
         f"| the same sample through `POST /predict/batch` (batches of 32): labels different from `POST /predict` | "
         f"{checks['batch_endpoint_mismatches']} of {checks['label_sample']:,} |\n"
+        f"| ceiling: the model alone, {ceiling['workers']} processes, one text per call | "
+        f"{ceiling['one_per_call']:,.0f} texts/s |\n"
+        f"| ceiling: the model alone, length-sorted batches of {ceiling['batch']} (labels would differ) | "
+        f"{ceiling['batched']:,.0f} texts/s |\n"
         f"\n`python -m scripts.bulk_bench --rows {run['rows']}` on {record['machine']['cpus']} cores; "
-        "docs/bulk.json.\n"
+        f"the ceilings on the file's first {ceiling['texts']:,} valid texts; docs/bulk.json.\n"
     )
 
 
@@ -178,9 +217,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         run = classify_file(source, target, progress=False)
     labels, batch_mismatches = label_sample(expected)
     checks = {**check(expected, target, labels), "batch_endpoint_mismatches": batch_mismatches}
+    valid = [text for text, error in expected if error is None][:CEILING_TEXTS]
+    workers = run["workers"]
+    ceiling = {
+        "workers": workers,
+        "texts": len(valid),
+        "batch": CEILING_BATCH,
+        "one_per_call": model_ceiling(valid, workers=workers, batch=1),
+        "batched": model_ceiling(valid, workers=workers, batch=CEILING_BATCH),
+    }
     record = {
         "machine": {"cpus": len(os.sched_getaffinity(0))},
         "run": {**run, "peak_memory_mb": memory.peak_mb, "checks": checks},
+        "ceiling": ceiling,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")

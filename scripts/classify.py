@@ -8,9 +8,7 @@ trust fields ``reliable`` and ``warnings``, and ``error``: a row that cannot be 
 text, invalid UTF-8, not a JSON object) gets an error code (``app.bulk.ROW_ERRORS`` plus ``invalid_row``) and
 the file goes on. Rows are streamed in chunks, so memory stays flat however large the file; one worker process
 per CPU classifies chunks, each text in its own model call as ``POST /predict`` runs it, so every answer is the
-API's: the int8 graph quantises activations per batch, and in batches of 32 about 0.5 % of labels differ from
-single requests (measured on the training texts), while batches are no faster here with one thread per worker.
-A progress bar on stderr shows texts per second.
+API's (``app.bulk.classify_rows`` says why batches are not used). A progress bar on stderr shows texts per second.
 """
 
 from __future__ import annotations
@@ -207,12 +205,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--text-field", default="text", help="the column or field holding the text")
     parser.add_argument("--workers", type=int, help="worker processes (default: one per available CPU)")
     parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL)
-    parser.add_argument(
-        "--sub-batch",
-        type=int,
-        default=1,
-        help="texts per model call: 1 = POST /predict's answers, 32 = about 2x faster",
-    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     for path, role in ((args.input, "input"), (args.output, "output")):

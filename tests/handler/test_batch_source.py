@@ -40,13 +40,16 @@ def test_a_retried_batch_gives_the_same_bytes(handler_module: ModuleType) -> Non
     assert first == second
 
 
-def test_the_answers_match_the_api(handler_module: ModuleType) -> None:
-    texts = ["I am so happy", "what a lovely surprise", "i feel scared and alone tonight"]
+def test_the_answers_are_the_apis_to_the_last_digit(handler_module: ModuleType) -> None:
+    """A row's answer does not depend on the rows beside it: in a batch the int8 activations would share a scale."""
+    texts = ["I am so happy", "what a lovely surprise", "i feel scared and alone tonight", "so angry " * 40, "ok"]
     items = [{"index": i, "row": {"text": t}} for i, t in enumerate(texts)]
-    results = handler_module.handler(_batch(items), LocalLambdaContext())
-    for text, result in zip(texts, results["results"], strict=True):
+    results = handler_module.handler(_batch(items), LocalLambdaContext())["results"]
+    for text, result in zip(texts, results, strict=True):
         single = handler_module.services.model_state.classifier.predict([text])[0]
-        assert result["emotion"] == single.emotion
+        assert (result["emotion"], result["confidence"]) == (single.emotion, single.confidence)
+        assert {label: result[label] for label in LABELS} == single.all_emotions
+        assert (result["reliable"], result["warnings"]) == (single.reliable, list(single.warnings))
 
 
 def test_bare_rows_a_named_column_and_hostile_values(handler_module: ModuleType) -> None:

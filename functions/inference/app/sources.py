@@ -132,7 +132,6 @@ class DistributedMapSource:
             rows,
             text_field=text_field,
             max_chars=self._services.settings.max_text_chars,
-            sub_batch=self._services.settings.max_batch,
         )
         errors = sum(result["error"] is not None for result in results)
         self._services.observability.logger.info(
