@@ -150,9 +150,7 @@ def verify_prediction(answer: Answer, expected_emotion: str | None = SAMPLE_EMOT
 
 def verify_invalid_input(answer: Answer) -> list[str]:
     """An empty text: 422 with the error shape's ``invalid_input`` and a request id."""
-    problems = _expect_status(answer, 422)
-    if _error_code(answer) != "invalid_input":
-        problems.append("the error code is not invalid_input")
+    problems = _expect_error(answer, 422, "invalid_input")
     if not answer.headers.get("x-request-id"):
         problems.append("no x-request-id header")
     return problems
@@ -160,9 +158,13 @@ def verify_invalid_input(answer: Answer) -> list[str]:
 
 def verify_unauthorized(answer: Answer) -> list[str]:
     """A prediction without the key, where one is required: 401 ``unauthorized`` (the function's own check)."""
-    problems = _expect_status(answer, 401)
-    if _error_code(answer) != "unauthorized":
-        problems.append("the error code is not unauthorized")
+    return _expect_error(answer, 401, "unauthorized")
+
+
+def _expect_error(answer: Answer, status: int, code: str) -> list[str]:
+    problems = _expect_status(answer, status)
+    if _error_code(answer) != code:
+        problems.append(f"the error code is not {code}")
     return problems
 
 
