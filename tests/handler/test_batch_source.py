@@ -52,6 +52,16 @@ def test_the_answers_are_the_apis_to_the_last_digit(handler_module: ModuleType) 
         assert (result["reliable"], result["warnings"]) == (single.reliable, list(single.warnings))
 
 
+def test_a_batch_is_counted_as_one_model_call(handler_module: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
+    """Rows are classified one by one, but metrics stay one entry per invocation, not one per row (EMF holds 100)."""
+    items = [{"index": i, "row": {"text": f"i feel happy today {i}"}} for i in range(150)] + [{"index": 150, "row": {}}]
+    handler_module.handler(_batch([]), LocalLambdaContext())  # flushes what earlier tests left in the buffer
+    capsys.readouterr()
+    handler_module.handler(_batch(items), LocalLambdaContext())
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [doc["Predictions"] for doc in emf if "Predictions" in doc] == [[150.0]]
+
+
 def test_bare_rows_a_named_column_and_hostile_values(handler_module: ModuleType) -> None:
     items = [{"message": "I love you"}, {"message": "x" * 6000}, {"message": "bad \ud800 surrogate"}, "not a row"]
     results = handler_module.handler(_batch(items, text_field="message"), LocalLambdaContext())["results"]

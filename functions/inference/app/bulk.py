@@ -64,9 +64,8 @@ def classify_rows(
     export, which makes batches exact, cost validation accuracy and pushed the trust checks past their bars.
     """
     checked = [row_text(row, text_field, max_chars) for row in rows]
+    valid = [index for index, (text, _) in enumerate(checked) if text is not None]
+    texts = [checked[index][0] or "" for index in valid]
+    by_row = dict(zip(valid, classifier.predict(texts, each_alone=True), strict=True)) if valid else {}
     labels = classifier.labels
-    results = []
-    for text, error in checked:
-        prediction = classifier.predict([text])[0] if text is not None else None
-        results.append(result_of(prediction, error, labels))
-    return results
+    return [result_of(by_row.get(index), error, labels) for index, (_, error) in enumerate(checked)]

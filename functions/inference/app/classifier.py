@@ -39,17 +39,27 @@ class Classifier:
     def info(self) -> ModelInfo:
         return self._backend.info
 
-    def predict(self, texts: Sequence[str]) -> list[Prediction]:
-        """Classify a batch; each call is a traced subsegment and emits the prediction metrics."""
-        predictions: list[Prediction] = self._traced_predict(texts)
+    def predict(self, texts: Sequence[str], *, each_alone: bool = False) -> list[Prediction]:
+        """Classify a batch; each call is a traced subsegment and emits the prediction metrics.
+
+        ``each_alone`` gives every text its own model call, so each answer is the one ``POST /predict`` gives
+        (int8 activations are quantised per model call); the rows of a bulk job are traced and counted as one call.
+        """
+        predictions: list[Prediction] = self._traced_predict(texts, each_alone)
         return predictions
 
-    def _predict(self, texts: Sequence[str]) -> list[Prediction]:
+    def _predict(self, texts: Sequence[str], each_alone: bool) -> list[Prediction]:
         started = time.perf_counter()
-        predictions = self.trust.judge(texts, self._backend.run(texts), self._backend.config.labels_by_index)
+        if each_alone:
+            predictions = [prediction for text in texts for prediction in self._judge([text])]
+        else:
+            predictions = self._judge(texts)
         latency_ms = (time.perf_counter() - started) * 1000
         self._observability.record_predictions(predictions, latency_ms)
         return predictions
+
+    def _judge(self, texts: Sequence[str]) -> list[Prediction]:
+        return self.trust.judge(texts, self._backend.run(texts), self._backend.config.labels_by_index)
 
 
 def sha256_of(path: Path) -> str:
