@@ -77,7 +77,7 @@ def test_environment_only_sets_variables_the_app_reads(function: dict[str, Any])
     variables = function["Properties"]["Environment"]["Variables"]
     assert set(variables) <= APP_ENV_VARS
     assert variables["POWERTOOLS_SERVICE_NAME"] == "emotion-api"
-    assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "EmotionApi"
+    assert variables["POWERTOOLS_METRICS_NAMESPACE"] == {"Fn::Sub": "EmotionApi/${AWS::StackName}"}
     assert variables["LOG_LEVEL"] == {"Ref": "LogLevel"}
     # Optional settings are left unset (not set to "") when their parameter is empty.
     for name in ("MODEL_S3_URI", "API_KEY_SECRET_NAME", "API_KEY_PARAMETER_NAME", "CORS_ALLOW_ORIGINS"):

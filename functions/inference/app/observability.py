@@ -21,6 +21,8 @@ PREDICTIONS = "Predictions"
 PREDICTED_LABEL = "PredictedLabel"
 INFERENCE_LATENCY = "InferenceLatency"
 TRUST_WARNING = "Warning"
+#: Predictions carrying any warning: over Predictions, the drift alarm's share (one text may carry two warnings).
+UNRELIABLE_PREDICTIONS = "UnreliablePredictions"
 TRUNCATED_TEXTS = "TruncatedTexts"
 MODEL_LOAD_TIME = "ModelLoadTime"
 WARMUP_PINGS = "WarmupPings"
@@ -94,6 +96,8 @@ class Observability:
         # Label and warning counts as their own metric names keep the dimension set fixed and the cardinality low.
         for label, count in Counter(prediction.emotion for prediction in predictions).items():
             self.metrics.add_metric(name=f"{PREDICTED_LABEL}_{label}", unit=MetricUnit.Count, value=count)
+        unreliable = sum(bool(prediction.warnings) for prediction in predictions)
+        self.metrics.add_metric(name=UNRELIABLE_PREDICTIONS, unit=MetricUnit.Count, value=unreliable)
         for code, count in Counter(code for prediction in predictions for code in prediction.warnings).items():
             self.metrics.add_metric(name=f"{TRUST_WARNING}_{code}", unit=MetricUnit.Count, value=count)
 
