@@ -206,51 +206,56 @@ def test_dropping_one_grant_fails_the_check_naming_resource_action_role_and_line
     assert problems
     assert all(f"needs {action} on " in problem for problem in problems), problems
     (line,) = {s.line for s in statements if s.sid == sid}
-    assert f"CloudFormationExecutionRole: add it to statement {sid} (bootstrap/pipeline.yaml line {line})" in problems[0]
+    where = f"CloudFormationExecutionRole: add it to statement {sid} (bootstrap/pipeline.yaml line {line})"
+    assert where in problems[0]
 
 
 def test_a_resource_the_role_knows_nothing_of_is_reported_with_its_service() -> None:
     app, bootstrap = deployment("dev")
-    statements = [s for s in role_statements(bootstrap, "CloudFormationExecutionRole") if s.sid != "TheBulkStateMachine"]
+    role = "CloudFormationExecutionRole"
+    statements = [s for s in role_statements(bootstrap, role) if s.sid != "TheBulkStateMachine"]
     needs = [n for n in execution_needs(app, bootstrap) if n.resource == "BulkClassifyStateMachine"]
     problems = missing(needs, statements, "CloudFormationExecutionRole")
     assert any("states:CreateStateMachine" in p and "grants any states action" in p for p in problems), problems
 
 
 # ------------------------------------------------------------------------------------------ the pipeline role
+RELEASE = "arn:aws:s3:::{bucket}/emotion-api/releases/0123abc/packaged.yaml"
+STACK = "arn:aws:cloudformation:{region}:{account}:stack/{stack}/*"
+REPOSITORY = "arn:aws:ecr:{region}:{account}:repository/emotion-api"
 #: What each command the deploy workflow runs calls, on which ARN ({...} filled per stage).
 WORKFLOW_CALLS: dict[str, list[tuple[str, str]]] = {
     "aws cloudformation describe-stacks": [
-        ("cloudformation:DescribeStacks", "arn:aws:cloudformation:{region}:{account}:stack/{stack}/*"),
+        ("cloudformation:DescribeStacks", STACK),
         ("cloudformation:DescribeStacks", "{bootstrap_id}"),
     ],
     "aws cloudformation get-template": [
-        ("cloudformation:GetTemplate", "arn:aws:cloudformation:{region}:{account}:stack/{stack}/*"),
+        ("cloudformation:GetTemplate", STACK),
     ],
-    "aws s3api put-object": [("s3:PutObject", "arn:aws:s3:::{bucket}/emotion-api/releases/0123abc/packaged.yaml")],
-    "aws s3api get-object": [("s3:GetObjectVersion", "arn:aws:s3:::{bucket}/emotion-api/releases/0123abc/packaged.yaml")],
+    "aws s3api put-object": [("s3:PutObject", RELEASE)],
+    "aws s3api get-object": [("s3:GetObjectVersion", RELEASE)],
     "aws secretsmanager get-secret-value": [
-        ("secretsmanager:GetSecretValue", "arn:aws:secretsmanager:{region}:{account}:secret:{stack}/api-key-0f1e2d3c-AbCdEf"),
+        ("secretsmanager:GetSecretValue", "arn:aws:secretsmanager:{region}:{account}:secret:{stack}/api-key-0f1e-AbCd"),
     ],
     "sam build": [],
     "sam package": [
         ("s3:PutObject", "arn:aws:s3:::{bucket}/emotion-api/0123456789abcdef"),
         ("s3:ListBucket", "arn:aws:s3:::{bucket}"),
         ("ecr:GetAuthorizationToken", "*"),
-        ("ecr:InitiateLayerUpload", "arn:aws:ecr:{region}:{account}:repository/emotion-api"),
-        ("ecr:UploadLayerPart", "arn:aws:ecr:{region}:{account}:repository/emotion-api"),
-        ("ecr:CompleteLayerUpload", "arn:aws:ecr:{region}:{account}:repository/emotion-api"),
-        ("ecr:BatchCheckLayerAvailability", "arn:aws:ecr:{region}:{account}:repository/emotion-api"),
-        ("ecr:PutImage", "arn:aws:ecr:{region}:{account}:repository/emotion-api"),
+        ("ecr:InitiateLayerUpload", REPOSITORY),
+        ("ecr:UploadLayerPart", REPOSITORY),
+        ("ecr:CompleteLayerUpload", REPOSITORY),
+        ("ecr:BatchCheckLayerAvailability", REPOSITORY),
+        ("ecr:PutImage", REPOSITORY),
     ],
     "sam deploy": [
-        ("cloudformation:CreateChangeSet", "arn:aws:cloudformation:{region}:{account}:stack/{stack}/*"),
+        ("cloudformation:CreateChangeSet", STACK),
         ("cloudformation:CreateChangeSet", "arn:aws:cloudformation:{region}:aws:transform/Serverless-2016-10-31"),
         # samconfig's tags go on the stack with the change set
-        ("cloudformation:TagResource", "arn:aws:cloudformation:{region}:{account}:stack/{stack}/*"),
-        ("cloudformation:DescribeChangeSet", "arn:aws:cloudformation:{region}:{account}:stack/{stack}/*"),
-        ("cloudformation:ExecuteChangeSet", "arn:aws:cloudformation:{region}:{account}:stack/{stack}/*"),
-        ("cloudformation:DescribeStackEvents", "arn:aws:cloudformation:{region}:{account}:stack/{stack}/*"),
+        ("cloudformation:TagResource", STACK),
+        ("cloudformation:DescribeChangeSet", STACK),
+        ("cloudformation:ExecuteChangeSet", STACK),
+        ("cloudformation:DescribeStackEvents", STACK),
         ("cloudformation:GetTemplateSummary", "*"),
         ("iam:PassRole", "{execution_role}"),
         # the template, over CloudFormation's 51,200 bytes inline, goes to the bucket under the stage's s3_prefix
@@ -258,8 +263,8 @@ WORKFLOW_CALLS: dict[str, list[tuple[str, str]]] = {
     ],
     "make preflight": [
         ("cloudformation:DescribeStacks", "{bootstrap_id}"),
-        ("cloudformation:DescribeStacks", "arn:aws:cloudformation:{region}:{account}:stack/{stack}/*"),
-        ("ecr:DescribeRepositories", "arn:aws:ecr:{region}:{account}:repository/emotion-api"),
+        ("cloudformation:DescribeStacks", STACK),
+        ("ecr:DescribeRepositories", REPOSITORY),
         ("lambda:GetAccountSettings", "*"),
     ],
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+
 from app.observability import PREDICTIONS, UNRELIABLE_PREDICTIONS, Observability
 from app.schemas import Prediction
 from app.settings import Settings
