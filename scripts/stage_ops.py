@@ -204,7 +204,10 @@ def app_stack_finding(stage: Stage, cloudformation: Any) -> Finding:
     if status == "ROLLBACK_COMPLETE" or status.endswith("_FAILED"):
         fix = f"a stack in {status} cannot be updated: make destroy ENV={stage.env} removes it (the bootstrap stays)"
         if status == "ROLLBACK_COMPLETE":
-            fix = f"its first deploy failed (its events say why); delete it: aws cloudformation delete-stack --stack-name {stage.stack} --region {stage.region}"
+            fix = (
+                "its first deploy failed (its events say why); delete it: aws cloudformation delete-stack "
+                f"--stack-name {stage.stack} --region {stage.region}"
+            )
         return Finding(False, f"stack {stage.stack} is {status}", fix)
     if status.endswith("_IN_PROGRESS"):
         return Finding(False, f"stack {stage.stack} is {status}", "wait for it to finish")
