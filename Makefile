@@ -89,9 +89,9 @@ screenshot: $(VENV)/.installed ## Refresh docs/demo.png from the demo page in Ch
 	UPDATE_SCREENSHOTS=1 $(PY) -m pytest -q tests/demo/test_demo_browser.py -k readme_screenshot
 
 .PHONY: validate
-validate: $(SAM_VENV)/.installed $(VENV)/.installed ## sam validate --lint and cfn-lint on template.yaml and the bootstrap
-	$(SAM) validate --lint --region us-east-1
-	$(VENV)/bin/cfn-lint template.yaml bootstrap/pipeline.yaml
+validate: $(SAM_VENV)/.installed ## sam validate --lint and cfn-lint on template.yaml and the bootstrap (no torch needed)
+	$(SAM) validate --lint --config-env $(ENV) --config-file $(SAMCONFIG) --region $(REGION)
+	$(SAM_VENV)/bin/cfn-lint template.yaml bootstrap/pipeline.yaml
 
 .PHONY: train
 train: $(VENV)/.installed-train ## Train the default model from DATA, distilled from TEACHER, into artifacts/ (SEED=42)
@@ -141,63 +141,102 @@ right-size: $(VENV)/.installed ## The image at 512-3008 MB under Lambda-like CPU
 
 .PHONY: build
 build: $(SAM_VENV)/.installed ## sam build (needs a Docker engine for the image)
-	$(SAM) build --config-env $(ENV)
+	$(SAM) build --config-env $(ENV) --config-file $(SAMCONFIG)
 
-# Deployment (README "Deploy"). Each stage has a bootstrap stack (bootstrap/pipeline.yaml) holding its roles; the first
+# Deployment (docs/deploy.md). Each stage has a bootstrap stack (bootstrap/pipeline.yaml) holding its roles; the first
 # stage's also holds the artifact store every stage deploys from. A release is a packaged template kept in that store
 # under the git commit it was built from; promote and rollback deploy one, as built, without building again.
+# Every aws and sam call names the stage's region: samconfig.toml's [ENV.global.parameters] region, unless REGION=.
 AWS ?= aws
+SAMCONFIG ?= samconfig.toml
+REGION ?= $(shell python3 scripts/stage_config.py region $(ENV) --samconfig $(SAMCONFIG))
+APP_STACK = $(shell python3 scripts/stage_config.py stack $(ENV) --samconfig $(SAMCONFIG))
+STAGE_OPS = $(SAM_VENV)/bin/python -m scripts.stage_ops
 GITHUB_REPO ?=
 BOOTSTRAP_STACK = emotion-api-pipeline-$(ENV)
 GITHUB_ENVIRONMENT ?= $(if $(filter prod,$(ENV)),production,$(ENV))
-CREATE_OIDC_PROVIDER ?= $(if $(filter dev,$(ENV)),true,false)
-# Every stage but dev deploys from the artifact store dev's bootstrap stack created: its bucket, read when the recipe runs.
-ARTIFACT_STORE_BUCKET ?= $(if $(filter dev,$(ENV)),,$$($(AWS) cloudformation describe-stacks \
-	--stack-name emotion-api-pipeline-dev --query "Stacks[0].Outputs[?OutputKey=='ArtifactsBucketName'].OutputValue" \
-	--output text))
+# Empty: "true" only where the account has no GitHub OIDC provider or ENV's bootstrap stack already owns it.
+CREATE_OIDC_PROVIDER ?=
 RELEASE_PREFIX := emotion-api/releases
 RELEASE ?=
-# One output of ENV's bootstrap stack, read by the shell when a recipe runs.
-bootstrap_output = $$($(AWS) cloudformation describe-stacks --stack-name $(BOOTSTRAP_STACK) \
+# One output of ENV's bootstrap (or application) stack, read by the shell when a recipe runs.
+bootstrap_output = $$($(AWS) cloudformation describe-stacks --region $(REGION) --stack-name $(BOOTSTRAP_STACK) \
 	--query "Stacks[0].Outputs[?OutputKey=='$(1)'].OutputValue" --output text)
+stack_output = $$($(AWS) cloudformation describe-stacks --region $(REGION) --stack-name $(APP_STACK) \
+	--query "Stacks[0].Outputs[?OutputKey=='$(1)'].OutputValue" --output text)
+# Targets that act on a deployed stage want ENV named: a forgotten ENV=prod must not deploy dev.
+require_env = @test "$(origin ENV)" != file || { echo "usage: make $@ ENV=dev|prod $(1)" >&2; exit 2; }
+
+.PHONY: preflight
+preflight: $(SAM_VENV)/.installed ## Read-only checks of the account before deploying ENV: what would fail, how to fix it
+	$(STAGE_OPS) preflight $(ENV) --region $(REGION) --samconfig $(SAMCONFIG) $(PREFLIGHT_FLAGS)
 
 .PHONY: bootstrap
-bootstrap: ## Create or update ENV's bootstrap stack (OIDC role, execution role; dev: the artifact store). GITHUB_REPO=owner/name
+bootstrap: $(SAM_VENV)/.installed ## Create or update ENV's bootstrap stack (roles; dev: artifact store, OIDC). GITHUB_REPO=owner/name
 	@test -n "$(GITHUB_REPO)" || { echo "usage: make bootstrap ENV=dev|prod GITHUB_REPO=owner/name" >&2; exit 2; }
-	$(AWS) cloudformation deploy --template-file bootstrap/pipeline.yaml --stack-name $(BOOTSTRAP_STACK) \
-		--capabilities CAPABILITY_IAM --no-fail-on-empty-changeset --parameter-overrides Stage=$(ENV) \
-		GitHubRepository=$(GITHUB_REPO) GitHubEnvironment=$(GITHUB_ENVIRONMENT) \
-		CreateGitHubOidcProvider=$(CREATE_OIDC_PROVIDER) ArtifactStoreBucket="$(ARTIFACT_STORE_BUCKET)"
-	$(AWS) cloudformation describe-stacks --stack-name $(BOOTSTRAP_STACK) --query "Stacks[0].Outputs" --output table
+	params="$$($(STAGE_OPS) bootstrap-parameters $(ENV) --region $(REGION) --samconfig $(SAMCONFIG) \
+		$(if $(CREATE_OIDC_PROVIDER),--create-oidc-provider $(CREATE_OIDC_PROVIDER)))" && \
+	$(AWS) cloudformation deploy --region $(REGION) --template-file bootstrap/pipeline.yaml \
+		--stack-name $(BOOTSTRAP_STACK) --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset \
+		--parameter-overrides Stage=$(ENV) GitHubRepository=$(GITHUB_REPO) GitHubEnvironment=$(GITHUB_ENVIRONMENT) $$params
+	$(AWS) cloudformation describe-stacks --region $(REGION) --stack-name $(BOOTSTRAP_STACK) \
+		--query "Stacks[0].Outputs" --output table
+
+# A release is named after HEAD: a tree with changes would overwrite that commit's release with code no commit holds.
+.PHONY: committed
+committed:
+	@test -z "$$(git status --porcelain)" || { echo "make deploy: commit or stash your changes first" \
+		"(the release is named after HEAD, $$(git rev-parse --short HEAD))" >&2; git status --short >&2; exit 2; }
 
 .PHONY: deploy
-deploy: build ## Build, package as the release of this commit into the artifact store, deploy it to ENV (dev)
-	$(eval RELEASE := $(or $(RELEASE),$(shell git rev-parse HEAD)))
-	$(SAM) package --config-env $(ENV) --output-template-file .aws-sam/packaged.yaml \
-		--s3-bucket "$(call bootstrap_output,ArtifactsBucketName)" \
+deploy: committed build ## Build, package as the release of this commit into the artifact store, deploy it to ENV (dev)
+	$(eval RELEASE := $(shell git rev-parse HEAD))
+	$(SAM) package --config-env $(ENV) --config-file $(SAMCONFIG) --region $(REGION) \
+		--output-template-file .aws-sam/packaged.yaml --s3-bucket "$(call bootstrap_output,ArtifactsBucketName)" \
 		--image-repository "$(call bootstrap_output,ImageRepositoryUri)"
-	$(AWS) s3 cp .aws-sam/packaged.yaml "s3://$(call bootstrap_output,ArtifactsBucketName)/$(RELEASE_PREFIX)/$(RELEASE)/packaged.yaml"
+	$(AWS) s3 cp --region $(REGION) .aws-sam/packaged.yaml \
+		"s3://$(call bootstrap_output,ArtifactsBucketName)/$(RELEASE_PREFIX)/$(RELEASE)/packaged.yaml"
 	$(deploy_release)
 
-# Deploys $(RELEASE)'s packaged template to $(ENV) with the stage's execution role; CodeDeploy shifts traffic.
+# Deploys $(RELEASE)'s packaged template (any commit-ish, resolved to the full SHA whose release exists) to $(ENV) with
+# the stage's execution role and the deploy's parameters (samconfig's, ALARM_EMAIL, PARAMETERS); CodeDeploy shifts
+# traffic; then the smoke test. By hand nothing rolls back after a failed smoke test: make rollback does.
 define deploy_release
 	@test -n "$(RELEASE)" || { echo "usage: make $@ ENV=dev|prod RELEASE=<git commit of a release>" >&2; exit 2; }
 	mkdir -p .aws-sam
-	$(AWS) s3 cp "s3://$(call bootstrap_output,ArtifactsBucketName)/$(RELEASE_PREFIX)/$(RELEASE)/packaged.yaml" \
+	release="$$($(STAGE_OPS) release $(ENV) "$(RELEASE)" --region $(REGION) --samconfig $(SAMCONFIG))" && \
+	$(AWS) s3 cp --region $(REGION) \
+		"s3://$(call bootstrap_output,ArtifactsBucketName)/$(RELEASE_PREFIX)/$$release/packaged.yaml" \
 		.aws-sam/release-$(ENV).yaml
-	$(SAM) deploy --config-env $(ENV) --template-file .aws-sam/release-$(ENV).yaml \
-		--s3-bucket "$(call bootstrap_output,ArtifactsBucketName)" \
+	params="$$(python3 scripts/stage_config.py overrides $(ENV) --samconfig $(SAMCONFIG))" && \
+	$(SAM) deploy --config-env $(ENV) --config-file $(SAMCONFIG) --region $(REGION) \
+		--template-file .aws-sam/release-$(ENV).yaml --s3-bucket "$(call bootstrap_output,ArtifactsBucketName)" \
 		--image-repository "$(call bootstrap_output,ImageRepositoryUri)" \
-		--role-arn "$(call bootstrap_output,CloudFormationExecutionRoleArn)"
+		--role-arn "$(call bootstrap_output,CloudFormationExecutionRoleArn)" --parameter-overrides $$params
+	secret="$(call stack_output,ApiKeySecretId)"; \
+	if [ -n "$$secret" ] && [ "$$secret" != None ]; then API_KEY="$$($(AWS) secretsmanager get-secret-value \
+		--region $(REGION) --secret-id "$$secret" --query SecretString --output text)"; export API_KEY; fi; \
+	scripts/smoke_test.sh "$(call stack_output,ApiUrl)"
 endef
 
 .PHONY: promote
-promote: $(SAM_VENV)/.installed ## Deploy release RELEASE=<commit> (as dev runs it, no build) to ENV=prod
+promote: $(SAM_VENV)/.installed ## Deploy release RELEASE=<commit> (as dev runs it, no build) to ENV=prod (ENV required)
+	$(call require_env,RELEASE=<commit>)
 	$(deploy_release)
 
 .PHONY: rollback
-rollback: $(SAM_VENV)/.installed ## Deploy an earlier release RELEASE=<commit> to ENV again (no build)
+rollback: $(SAM_VENV)/.installed ## Deploy an earlier release RELEASE=<commit> to ENV again (no build; ENV required)
+	$(call require_env,RELEASE=<commit>)
 	$(deploy_release)
+
+.PHONY: outputs
+outputs: $(SAM_VENV)/.installed ## ENV's endpoint, demo page, dashboard and how to fetch its API key
+	$(STAGE_OPS) outputs $(ENV) --region $(REGION) --samconfig $(SAMCONFIG)
+
+.PHONY: destroy
+destroy: $(SAM_VENV)/.installed ## Delete ENV's stacks, app then bootstrap (prod before dev); says what it keeps and why
+	$(call require_env)
+	$(STAGE_OPS) destroy $(ENV) --region $(REGION) --samconfig $(SAMCONFIG) $(if $(YES),--yes)
 
 .PHONY: clean
 clean: ## Remove virtualenvs, caches and build output

@@ -18,6 +18,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -47,14 +48,16 @@ class Stage:
     env: str
     region: str
     stack: str
+    samconfig: Path = stage_config.SAMCONFIG
 
     @property
     def bootstrap_stack(self) -> str:
         return f"{PROJECT}-pipeline-{self.env}"
 
     @classmethod
-    def of(cls, env: str, region: str | None = None) -> Stage:
-        return cls(env, region or stage_config.region(env), stage_config.stack_name(env))
+    def of(cls, env: str, region: str | None = None, samconfig: Path = stage_config.SAMCONFIG) -> Stage:
+        name = stage_config.stack_name(env, samconfig)
+        return cls(env, region or stage_config.region(env, samconfig), name, samconfig)
 
 
 def session_clients(region: str) -> Clients:
@@ -102,7 +105,7 @@ def preflight(stage: Stage, clients: Clients, environ: Mapping[str, str], *, in_
     findings += bootstrap_findings(stage, cloudformation, clients("ecr"))
     if not in_pipeline:  # the pipeline's credentials came through the provider: it exists
         findings.append(oidc_finding(clients("iam")))
-    overrides = stage_config.deploy_overrides(stage.env, environ)
+    overrides = stage_config.deploy_overrides(stage.env, environ, stage.samconfig)
     findings.append(concurrency_finding(clients("lambda"), overrides))
     findings += parameter_findings(stage, overrides, environ, in_pipeline=in_pipeline)
     findings.append(app_stack_finding(stage, cloudformation))
@@ -345,10 +348,10 @@ def empty_bucket(s3: Any, bucket: str) -> int:
 def other_stages(stage: Stage, cloudformation: Any) -> list[str]:
     """Bootstrap and application stacks of the other stages that still exist."""
     names = []
-    for env in stage_config.samconfig():
-        if env in (stage.env, "version") or env == "default":
+    for env in stage_config.samconfig(stage.samconfig):
+        if env in (stage.env, "version", "default"):
             continue
-        other = Stage(env, stage.region, stage_config.stack_name(env))
+        other = Stage(env, stage.region, stage_config.stack_name(env, stage.samconfig), stage.samconfig)
         names += [n for n in (other.stack, other.bootstrap_stack) if describe_stack(cloudformation, n) is not None]
     return names
 
@@ -410,12 +413,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("env")
     parser.add_argument("ref", nargs="?", default="", help="release: the commit (full or short SHA, tag, branch)")
     parser.add_argument("--region", default="", help="default: the stage's region in samconfig.toml")
+    parser.add_argument("--samconfig", type=Path, default=stage_config.SAMCONFIG)
     parser.add_argument("--in-pipeline", action="store_true", help="preflight from the deploy workflow")
     parser.add_argument("--create-oidc-provider", default="", choices=["", "true", "false"])
     parser.add_argument("--yes", action="store_true", help="destroy without asking for the stack's name")
     args = parser.parse_args(argv)
     try:
-        stage = Stage.of(args.env, args.region or None)
+        stage = Stage.of(args.env, args.region or None, args.samconfig)
         clients = session_clients(stage.region)
         return run(args, stage, clients)
     except (StageError, stage_config.StageConfigError) as error:

@@ -79,7 +79,9 @@ def test_the_pipeline_role_changes_aws_only_through_its_stacks_execution_role(bo
     granted = statements(bootstrap["Resources"]["PipelineRole"])
     actions = {action for statement in granted for action in as_list(statement["Action"])}
     services = {action.split(":")[0] for action in actions}
-    assert services <= {"cloudformation", "iam", "s3", "ecr", "secretsmanager"}
+    # lambda: preflight's one read of the account's concurrency (lambda:GetAccountSettings)
+    assert services <= {"cloudformation", "iam", "s3", "ecr", "secretsmanager", "lambda"}
+    assert {a for a in actions if a.startswith("lambda:")} == {"lambda:GetAccountSettings"}
     assert not any(action.endswith("*") for action in actions)
     (pass_role,) = [s for s in granted if s["Action"] == "iam:PassRole"]
     assert pass_role["Resource"] == {"Fn::GetAtt": ["CloudFormationExecutionRole", "Arn"]}
@@ -145,4 +147,5 @@ def test_the_outputs_are_what_the_workflow_and_the_makefile_read(bootstrap: dict
     assert bucket == {"Fn::If": ["CreatesArtifactStore", {"Ref": "ArtifactsBucket"}, {"Ref": "ArtifactStoreBucket"}]}
     assert bootstrap["Resources"]["ImageRepository"]["Properties"]["RepositoryName"] == {"Ref": "ProjectName"}
     assert bootstrap["Outputs"]["ImageRepositoryUri"]["Value"]["Fn::Sub"].endswith("/${ProjectName}")
-    assert "ArtifactStoreBucket=" in makefile
+    # ArtifactStoreBucket and CreateGitHubOidcProvider come from scripts/stage_ops.py (tests/scripts/test_stage_ops.py).
+    assert "stage_ops bootstrap-parameters" in makefile

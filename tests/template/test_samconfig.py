@@ -28,7 +28,7 @@ def test_samconfig_environments(template: dict[str, Any]) -> None:
                 if "AllowedPattern" in parameter:
                     assert re.fullmatch(parameter["AllowedPattern"], value), (env, command, name)
         assert config[env]["global"]["parameters"]["stack_name"] == STACKS[env]
-        assert config[env]["global"]["parameters"]["region"] == "us-east-1"
+        assert re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", config[env]["global"]["parameters"]["region"]), env
     for env in ("dev", "prod"):
         assert overrides(env)["Stage"] == env
         # The pipeline passes the bootstrap's bucket and repository; sam's own would be a second artifact store.
@@ -84,3 +84,10 @@ def test_prod_requires_a_key_and_dev_stays_open_by_default(template: dict[str, A
 def test_dev_shifts_all_at_once_and_prod_gradually() -> None:
     assert overrides("dev")["DeploymentType"] == "AllAtOnce"
     assert re.fullmatch(r"(Canary|Linear)10Percent\w+", overrides("prod")["DeploymentType"])
+
+
+def test_dev_and_prod_share_a_region() -> None:
+    """Each stage names its region, and the two must agree: prod deploys the image dev pushed to dev's ECR repository,
+    and Lambda pulls images from its own region only."""
+    config = samconfig()
+    assert config["dev"]["global"]["parameters"]["region"] == config["prod"]["global"]["parameters"]["region"]

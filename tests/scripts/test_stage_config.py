@@ -1,0 +1,48 @@
+"""scripts/stage_config.py: each stage's region and the parameters a deploy passes (samconfig's, plus its own)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scripts import stage_config
+from scripts.stage_config import StageConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_deploy_adds_the_alarm_recipient_and_parameters_to_samconfigs_overrides() -> None:
+    environ = {"ALARM_EMAIL": "oncall@example.org", "PARAMETERS": "ProvisionedConcurrency=0 LogLevel=DEBUG"}
+    overrides = stage_config.deploy_overrides("prod", environ)
+    assert overrides["AlarmEmail"] == "oncall@example.org"
+    assert overrides["ProvisionedConcurrency"] == "0" and overrides["LogLevel"] == "DEBUG"
+    assert overrides["Stage"] == "prod" and overrides["DeploymentType"] == "Canary10Percent10Minutes"
+
+
+def test_values_sam_would_split_are_refused() -> None:
+    with pytest.raises(StageConfigError, match="AlarmEmail"):
+        stage_config.deploy_overrides("prod", {"ALARM_EMAIL": "two words@example.org"})
+    with pytest.raises(StageConfigError, match="not Key=Value"):
+        stage_config.deploy_overrides("prod", {"PARAMETERS": "ProvisionedConcurrency"})
+
+
+def test_an_unknown_environment_names_the_known_ones(tmp_path: Path) -> None:
+    with pytest.raises(StageConfigError, match="no environment 'staging'.*dev.*prod"):
+        stage_config.region("staging")
+
+
+def test_the_cli_prints_one_word_per_parameter_for_sam() -> None:
+    result = subprocess.run(
+        [sys.executable, "scripts/stage_config.py", "overrides", "prod"],
+        cwd=ROOT,
+        env={"ALARM_EMAIL": "oncall@example.org", "PATH": ""},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    words = result.stdout.split()
+    assert "Stage=prod" in words and "AlarmEmail=oncall@example.org" in words
+    assert all("=" in word and '"' not in word for word in words)

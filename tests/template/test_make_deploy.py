@@ -1,0 +1,125 @@
+"""The Makefile's deploy targets, planned with `make -n` for a stage outside us-east-1, and their refusals.
+
+Every aws and sam command a target would run must name the stage's region (samconfig's), since the SAM CLI reads no
+region from the environment and the aws CLI would follow AWS_REGION; nothing may fall back to us-east-1.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from template_support import ROOT, SAMCONFIG_PATH
+
+REGION = "eu-central-1"
+#: The commands that reach AWS: the aws CLI, the SAM CLI and scripts/stage_ops.py (boto3).
+AWS_OR_SAM = re.compile(r"(?:^|[\s;&|(\"])(aws|\.venv-sam/bin/sam|-m scripts\.stage_ops) [a-z]")
+
+
+@pytest.fixture(scope="module")
+def elsewhere(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """samconfig.toml with every environment in REGION."""
+    path = tmp_path_factory.mktemp("samconfig") / "samconfig.toml"
+    path.write_text(SAMCONFIG_PATH.read_text(encoding="utf-8").replace('"us-east-1"', f'"{REGION}"'), encoding="utf-8")
+    return path
+
+
+def make(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", **(env or {})}
+    return subprocess.run(
+        ["make", "--no-print-directory", *args], cwd=cwd, env=environment, capture_output=True, text=True, check=False
+    )
+
+
+def commands(plan: str) -> list[str]:
+    """The planned recipe lines that reach AWS (continuation lines joined)."""
+    joined = re.sub(r"\\\n\s*", " ", plan)
+    return [line for line in joined.splitlines() if AWS_OR_SAM.search(line)]
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        ["deploy", "ENV=dev"],
+        ["promote", "ENV=prod", "RELEASE=0123abc"],
+        ["rollback", "ENV=prod", "RELEASE=0123abc"],
+        ["bootstrap", "ENV=prod", "GITHUB_REPO=owner/name"],
+        ["preflight", "ENV=prod"],
+        ["outputs", "ENV=prod"],
+        ["destroy", "ENV=prod"],
+        ["validate", "ENV=prod"],
+    ],
+    ids=lambda target: target[0],
+)
+def test_every_aws_and_sam_call_names_the_stages_region(elsewhere: Path, target: list[str]) -> None:
+    # GIVEN samconfig.toml placing the stages in eu-central-1, and a shell whose AWS_REGION says us-east-1
+    # WHEN make plans the target
+    result = make("-n", *target, f"SAMCONFIG={elsewhere}")
+    assert result.returncode == 0, result.stderr
+    planned = commands(result.stdout)
+    # THEN every aws and sam call it would make targets eu-central-1, and nothing names us-east-1
+    assert planned, result.stdout
+    for line in planned:
+        for call in re.split(r"\$\(|&&|;", line):
+            if AWS_OR_SAM.search(f" {call.strip()}") and " build " not in f" {call} ":
+                assert f"--region {REGION}" in call, call
+    assert "us-east-1" not in result.stdout
+    # AND the SAM CLI reads the same samconfig the region came from
+    for line in planned:
+        if ".venv-sam/bin/sam " in line:
+            assert f"--config-file {elsewhere}" in line, line
+
+
+def test_deploy_checks_the_tree_before_building_then_packages_uploads_and_deploys_in_order(elsewhere: Path) -> None:
+    plan = make("-n", "deploy", "ENV=dev", f"SAMCONFIG={elsewhere}").stdout
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    steps = [
+        "git status --porcelain",
+        "sam build",
+        "sam package",
+        f"/emotion-api/releases/{head.strip()}/packaged.yaml",
+        "scripts.stage_ops release dev",
+        "sam deploy",
+        "scripts/smoke_test.sh",
+    ]
+    positions = [plan.index(step) for step in steps]
+    assert positions == sorted(positions), dict(zip(steps, positions, strict=True))
+    # The deploy's parameters: samconfig's plus the alarm recipient, from scripts/stage_config.py.
+    assert "--parameter-overrides $params" in plan and "stage_config.py overrides dev" in plan
+
+
+@pytest.mark.parametrize("target", ["promote", "rollback", "destroy"])
+def test_targets_acting_on_a_deployed_stage_refuse_to_default_to_dev(target: str, tmp_path: Path) -> None:
+    # GIVEN the SAM CLI's virtualenv in place (a marker newer than its requirements)
+    (tmp_path / ".installed").touch()
+    # WHEN the target is run without ENV
+    result = make(target, "RELEASE=0123abc", f"SAM_VENV={tmp_path}")
+    # THEN it stops before any AWS call and says ENV is needed
+    assert result.returncode == 2
+    assert f"usage: make {target} ENV=dev|prod" in result.stderr
+
+
+def test_a_tree_with_changes_is_refused_before_it_becomes_a_release(tmp_path: Path) -> None:
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "app.py").write_text("one\n", encoding="utf-8")
+    git("add", "app.py")
+    git("-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "one")
+    (tmp_path / "app.py").write_text("two\n", encoding="utf-8")
+    makefile = str(ROOT / "Makefile")
+    result = make("-f", makefile, "committed", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "make deploy: commit or stash your changes first" in result.stderr and "app.py" in result.stderr
+    git("-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qam", "two")
+    assert make("-f", makefile, "committed", cwd=tmp_path).returncode == 0
+
+
+def test_make_validate_needs_no_torch() -> None:
+    """cfn-lint comes with the SAM CLI's virtualenv; validating must not install the function's requirements."""
+    plan = make("-n", "-B", "validate").stdout
+    assert "requirements-torch" not in plan and "torch==" not in plan
