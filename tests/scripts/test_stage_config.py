@@ -29,8 +29,8 @@ def test_values_sam_would_split_are_refused() -> None:
         stage_config.deploy_overrides("prod", {"PARAMETERS": "ProvisionedConcurrency"})
 
 
-def test_an_unknown_environment_names_the_known_ones(tmp_path: Path) -> None:
-    with pytest.raises(StageConfigError, match="no environment 'staging'.*dev.*prod"):
+def test_an_unknown_environment_names_the_known_ones() -> None:
+    with pytest.raises(StageConfigError, match=r"no environment 'staging'.*dev.*prod"):
         stage_config.region("staging")
 
 
