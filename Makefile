@@ -212,7 +212,7 @@ define deploy_release
 	$(SAM) deploy --config-env $(ENV) --config-file $(SAMCONFIG) --region $(REGION) \
 		--template-file .aws-sam/release-$(ENV).yaml --s3-bucket "$(call bootstrap_output,ArtifactsBucketName)" \
 		--image-repository "$(call bootstrap_output,ImageRepositoryUri)" \
-		--role-arn "$(call bootstrap_output,CloudFormationExecutionRoleArn)" --parameter-overrides $$params
+		--role-arn "$(call bootstrap_output,CloudFormationExecutionRoleArn)" --parameter-overrides "$$params"
 	secret="$(call stack_output,ApiKeySecretId)"; \
 	if [ -n "$$secret" ] && [ "$$secret" != None ]; then API_KEY="$$($(AWS) secretsmanager get-secret-value \
 		--region $(REGION) --secret-id "$$secret" --query SecretString --output text)"; export API_KEY; fi; \

@@ -191,7 +191,9 @@ class Stack:
             return [self.arn("secretsmanager", f"secret:{name}-AbCdEf")]
         if kind == "AWS::StepFunctions::StateMachine":
             return [self.arn("states", f"stateMachine:{name}")]
-        if kind == "AWS::S3::Bucket" or kind.startswith("AWS::ECR::") or kind == "AWS::IAM::OIDCProvider":
+        if kind == "AWS::ECR::Repository":
+            return [self.arn("ecr", f"repository/{name}")]
+        if kind == "AWS::IAM::OIDCProvider":
             return [name]
         raise KeyError(f"{logical_id}: no ARN known for {kind}; add it to permissions_support.Stack.own_arns")
 
