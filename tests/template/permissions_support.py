@@ -243,16 +243,16 @@ def bootstrap_template() -> dict[str, Any]:
     return load_template(BOOTSTRAP_PATH)
 
 
-def bootstrap_stack(stage: str, region: str, artifact_bucket: str = "") -> Stack:
+def bootstrap_stack(stage: str, region: str, artifact_bucket: str = "", project: str = PROJECT) -> Stack:
     """The bootstrap stack of a stage; every stage but the first is given the first's bucket."""
     parameters = {
         "Stage": stage,
-        "ProjectName": PROJECT,
+        "ProjectName": project,
         "GitHubRepository": "owner/emotion-api",
         "GitHubEnvironment": stage,
         "ArtifactStoreBucket": artifact_bucket,
     }
-    return Stack(bootstrap_template(), f"{PROJECT}-pipeline-{stage}", region, parameters, cloudformation_name)
+    return Stack(bootstrap_template(), f"{project}-pipeline-{stage}", region, parameters, cloudformation_name)
 
 
 # ------------------------------------------------------------------------------------------------ what IAM allows

@@ -88,7 +88,7 @@ def test_deploy_checks_the_tree_before_building_then_packages_uploads_and_deploy
     positions = [plan.index(step) for step in steps]
     assert positions == sorted(positions), dict(zip(steps, positions, strict=True))
     # The deploy's parameters: samconfig's plus the alarm recipient, from scripts/stage_config.py.
-    assert "--parameter-overrides \"$params\"" in plan and "stage_config.py overrides dev" in plan
+    assert '--parameter-overrides "$params"' in plan and "stage_config.py overrides dev" in plan
 
 
 @pytest.mark.parametrize("target", ["promote", "rollback", "destroy"])
