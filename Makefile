@@ -233,6 +233,10 @@ rollback: $(SAM_VENV)/.installed ## Deploy an earlier release RELEASE=<commit> t
 outputs: $(SAM_VENV)/.installed ## ENV's endpoint, demo page, dashboard and how to fetch its API key
 	$(STAGE_OPS) outputs $(ENV) --region $(REGION) --samconfig $(SAMCONFIG)
 
+.PHONY: costs
+costs: $(VENV)/.installed ## Regenerate docs/deploy.md's dev/prod table and monthly costs from template.yaml and samconfig.toml
+	$(PY) -m scripts.deploy_costs --doc docs/deploy.md
+
 .PHONY: destroy
 destroy: $(SAM_VENV)/.installed ## Delete ENV's stacks, app then bootstrap (prod before dev); says what it keeps and why
 	$(call require_env)
