@@ -78,7 +78,7 @@ def table(template: dict[str, Any]) -> str:
     lines.append(
         f"Per use, both stages: ${HTTP_API_REQUEST * 1e6:.2f} a million HTTP API requests, "
         f"${LAMBDA_REQUEST * 1e6:.2f} a million Lambda requests plus ${DURATION_GB_SECOND:.10f} a GB-second "
-        "(README \"Right-sizing\" measures a prediction's duration), CloudWatch Logs $0.50 a GB ingested and $0.03 a "
+        '(README "Right-sizing" measures a prediction\'s duration), CloudWatch Logs $0.50 a GB ingested and $0.03 a '
         "GB-month kept, S3 $0.023 a GB-month (artifact store, bulk bucket), ECR $0.10 a GB-month (images), Step "
         "Functions per state transition of bulk jobs."
     )
@@ -103,8 +103,8 @@ def settings_table() -> str:
     dev, prod = stage_config.deploy_overrides("dev", {}), stage_config.deploy_overrides("prod", {})
     lines = ["| setting (samconfig.toml) | dev | prod |", "| --- | --- | --- |"]
     lines += [f"| {label} (`{name}`) | {dev[name]} | {prod[name]} |" for name, label in SETTINGS.items()]
-    confirm = {env: "yes" if stage_config.section(env, "deploy")["confirm_changeset"] else "no" for env in ("dev", "prod")}
-    lines.append(f"| asks to confirm a hand deploy's change set | {confirm['dev']} | {confirm['prod']} |")
+    confirm = ["yes" if stage_config.section(env, "deploy")["confirm_changeset"] else "no" for env in ("dev", "prod")]
+    lines.append(f"| asks to confirm a hand deploy's change set | {confirm[0]} | {confirm[1]} |")
     return "\n".join(lines)
 
 
