@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from template_support import ROOT, SAMCONFIG_PATH
+from template_support import ROOT, SAMCONFIG_PATH, WORKFLOWS_DIR, load_workflow
 
 REGION = "eu-central-1"
 #: The commands that reach AWS: the aws CLI, the SAM CLI and scripts/stage_ops.py (boto3).
@@ -123,3 +123,19 @@ def test_make_validate_needs_no_torch() -> None:
     """cfn-lint comes with the SAM CLI's virtualenv; validating must not install the function's requirements."""
     plan = make("-n", "-B", "validate").stdout
     assert "requirements-torch" not in plan and "torch==" not in plan
+
+
+def test_the_deploy_workflow_takes_each_stages_region_from_samconfig() -> None:
+    """The pipeline asks scripts/stage_config.py, as make does: no region of its own, no us-east-1 default."""
+    text = (WORKFLOWS_DIR / "deploy.yml").read_text(encoding="utf-8")
+    assert "us-east-1" not in text and "vars.AWS_REGION" not in text
+    for name, job in load_workflow(WORKFLOWS_DIR / "deploy.yml")["jobs"].items():
+        steps = job["steps"]
+        config = next(step for step in steps if step.get("id") == "config")
+        assert 'python3 scripts/stage_config.py region "$CONFIG_ENV"' in config["run"], name
+        credentials = next(s for s in steps if s.get("uses", "").startswith("aws-actions/configure-aws-credentials@"))
+        assert credentials["with"]["aws-region"] == "${{ steps.config.outputs.region }}", name
+        assert steps.index(config) < steps.index(credentials)
+        for step in steps:
+            for call in re.findall(r"sam (?:package|deploy)[^\n]*(?:\n[^\n]+)*", step.get("run", "")):
+                assert '--region "$AWS_REGION"' in call, (name, call)
