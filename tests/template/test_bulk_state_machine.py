@@ -99,7 +99,7 @@ def test_least_privilege(rendered: dict[str, Any]) -> None:
 
 def test_failed_jobs_alarm_and_the_bucket_is_private(rendered: dict[str, Any]) -> None:
     alarms = resources_of_type(rendered, "AWS::CloudWatch::Alarm").values()
-    (failed,) = [a["Properties"] for a in alarms if a["Properties"]["MetricName"] == "ExecutionsFailed"]
+    (failed,) = [a["Properties"] for a in alarms if a["Properties"].get("MetricName") == "ExecutionsFailed"]
     assert failed["Namespace"] == "AWS/States" and failed["AlarmActions"]
     assert failed["Dimensions"] == [{"Name": "StateMachineArn", "Value": {"Ref": MACHINE}}]
     bucket = rendered["Resources"]["BulkBucket"]["Properties"]

@@ -302,8 +302,10 @@ def test_every_named_resource_carries_its_stack_name(rendered: dict[str, dict[st
                 assert "AWS::StackName" in referenced_parameters(res["Properties"][key]), (name, key)
         assert named >= 10
         for alarm in resources_of_type(template, "AWS::CloudWatch::Alarm").values():
-            namespace = alarm["Properties"]["Namespace"]
-            assert isinstance(namespace, str) or "AWS::StackName" in referenced_parameters(namespace)
+            props = alarm["Properties"]
+            math = [item["MetricStat"]["Metric"] for item in props.get("Metrics", []) if "MetricStat" in item]
+            for namespace in [metric["Namespace"] for metric in math] or [props["Namespace"]]:
+                assert isinstance(namespace, str) or "AWS::StackName" in referenced_parameters(namespace)
 
 
 def test_the_5xx_metric_filter_reads_the_functions_request_log_line() -> None:
