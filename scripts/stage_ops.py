@@ -399,10 +399,10 @@ def kept_resources(stage: Stage, outputs: Mapping[str, str]) -> list[str]:
         f"  ECR repository {repository}: the images those releases run; a new make bootstrap ENV={FIRST_STAGE} refuses"
         " to start while it exists",
         "  Remove both for good with:",
-        f"    aws s3api list-object-versions --bucket {bucket} ... (or the console's Empty), then aws s3 rb "
-        f"s3://{bucket} --region {stage.region}",
+        f"    the S3 console's Empty on {bucket} (it deletes every version), then aws s3 rb s3://{bucket} "
+        f"--region {stage.region}",
         f"    aws ecr delete-repository --repository-name {repository} --force --region {stage.region}",
-        "The stack's generated API key (prod) waits out Secrets Manager's recovery window (30 days) before it goes.",
+        "A generated API key (prod) waits out Secrets Manager's recovery window before it goes.",
         f"GitHub's OIDC provider went with {stage.bootstrap_stack} where that stack had created it.",
     ]
 
