@@ -25,6 +25,7 @@ from template_support import (
     SAM_PYTHON,
     ZIP_API_ID,
     ZIP_FUNCTION_ID,
+    as_list,
     evaluate_conditions,
     overrides,
     referenced_parameters,
@@ -286,8 +287,42 @@ def test_the_key_is_required_in_prod_by_default_and_generated_when_none_is_named
     assert variable["Fn::If"][0] == "UsesApiKeySecret"
     assert variable["Fn::If"][1] == {"Fn::If": ["HasApiKeySecret", {"Ref": "ApiKeySecretArn"}, {"Ref": "ApiKeySecret"}]}
     for function_id in (FUNCTION_ID, ZIP_FUNCTION_ID, AUTHORIZER_ID, HOOK_ID):
-        policies = template["Resources"][function_id]["Properties"]["Policies"]
+        role = template["Resources"][template["Resources"][function_id]["Properties"]["Role"]["Fn::GetAtt"][0]]
+        policies = role["Properties"]["ManagedPolicyArns"]
         assert {"Fn::If": ["RequiresApiKey", {"Ref": KEY_POLICY_ID}, {"Ref": "AWS::NoValue"}]} in policies
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_function_writes_logs_to_its_own_log_group_and_no_role_to_all(
+    rendered: dict[str, dict[str, Any]], stage: str
+) -> None:
+    """No AWSLambdaBasicExecutionRole (log writes to every log group in the account): each function's role may write
+    only the log group its LoggingConfig names, and no role in the stack may write logs everywhere."""
+    template = rendered[stage]
+    functions = resources_of_type(template, "AWS::Lambda::Function")
+    assert set(functions) == {FUNCTION_ID, ZIP_FUNCTION_ID, AUTHORIZER_ID, HOOK_ID}
+    xray = {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AWSXrayWriteOnlyAccess"}
+    key = {"Fn::If": ["RequiresApiKey", {"Ref": KEY_POLICY_ID}, {"Ref": "AWS::NoValue"}]}
+    for function_id, function in functions.items():
+        props = function["Properties"]
+        role = resource(template, props["Role"]["Fn::GetAtt"][0])["Properties"]
+        assert role["ManagedPolicyArns"] == [xray, key], function_id  # neither grants any logs: action
+        log_grants = [
+            (statement["Action"], statement["Resource"])
+            for policy in role["Policies"]
+            for statement in unwrap(policy)["PolicyDocument"]["Statement"]
+            if any(str(action).startswith("logs:") for action in as_list(statement["Action"]))
+        ]
+        own_group = {"Fn::GetAtt": [props["LoggingConfig"]["LogGroup"]["Ref"], "Arn"]}  # arn:...:log-group:NAME:*
+        assert log_grants == [(["logs:CreateLogStream", "logs:PutLogEvents"], own_group)], function_id
+    writes = {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:*", "*"}
+    for role_id, role in resources_of_type(template, "AWS::IAM::Role").items():
+        for arn in role["Properties"].get("ManagedPolicyArns", []):
+            assert "AWSLambdaBasicExecutionRole" not in json.dumps(arn), role_id
+        for policy in role["Properties"].get("Policies", []):
+            for statement in unwrap(policy)["PolicyDocument"]["Statement"]:
+                if writes & set(as_list(statement["Action"])):
+                    assert "*" not in as_list(statement["Resource"]), (role_id, statement)
 
 
 def test_every_named_resource_carries_its_stack_name(rendered: dict[str, dict[str, Any]]) -> None:
