@@ -28,6 +28,7 @@ from template_support import (
     as_list,
     evaluate_conditions,
     overrides,
+    parameter_values,
     referenced_parameters,
     references,
     render,
@@ -259,6 +260,42 @@ def test_the_gateway_checks_the_key_before_the_function_on_every_route_but_the_p
         if AUTHORIZER_ID in references(res["Properties"]["FunctionName"])
     ]
     assert permissions and all(p["Principal"] == "apigateway.amazonaws.com" for p in permissions)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_routes_that_need_no_key_have_tighter_throttles_of_their_own(
+    template: dict[str, Any], rendered: dict[str, dict[str, Any]], stage: str
+) -> None:
+    """Anonymous traffic (the demo page, /health) is throttled per route below what each keyed route is given, so it
+    cannot use up the rate key holders need."""
+    rendered_template = rendered[stage]
+    values = parameter_values(template, overrides(stage))
+
+    def limits(settings: dict[str, Any]) -> tuple[float, float]:
+        """(burst, rate) of one route settings entry, its parameters resolved for this stage."""
+        return float(values[settings["ThrottlingBurstLimit"]["Ref"]]), float(
+            values[settings["ThrottlingRateLimit"]["Ref"]]
+        )
+
+    for api_id in ("HttpApi", ZIP_API_ID):
+        (stage_props,) = [
+            res["Properties"]
+            for res in resources_of_type(rendered_template, "AWS::ApiGatewayV2::Stage").values()
+            if res["Properties"]["ApiId"] == {"Ref": api_id}
+        ]
+        keyed = limits(stage_props["DefaultRouteSettings"])
+        per_route = stage_props.get("RouteSettings", {})
+        routes = integrations(resource(rendered_template, api_id))
+        open_routes = {
+            f"{method} {path}"
+            for (method, path), operation in routes.items()
+            if {"ApiKeyAuthorizer": []} not in operation.get("security", [])
+        }
+        assert open_routes == {f"{method} {path}" for method, path in OPEN_ROUTES}, api_id
+        assert set(per_route) == open_routes, api_id  # every other route keeps the keyed routes' limits
+        for route in open_routes:
+            burst, rate = limits(per_route[route])
+            assert burst < keyed[0] and rate < keyed[1], (api_id, route)
 
 
 def test_the_key_is_required_in_prod_by_default_and_generated_when_none_is_named(template: dict[str, Any]) -> None:

@@ -110,7 +110,7 @@ def test_zip_flavor_has_its_own_http_api_with_the_same_routes(
     assert set(zip_function["Properties"]["Events"]) == set(events)  # no warm-up schedule: SnapStart instead
     image_api = template["Resources"]["HttpApi"]["Properties"]
     zip_api = template["Resources"][ZIP_API_ID]["Properties"]
-    for key in ("DefaultRouteSettings", "CorsConfiguration"):
+    for key in ("DefaultRouteSettings", "RouteSettings", "CorsConfiguration"):
         assert zip_api[key] == image_api[key], key
     assert zip_api["AccessLogSettings"]["Format"] == image_api["AccessLogSettings"]["Format"]
     assert "DefinitionBody" not in zip_api
