@@ -7,6 +7,7 @@ PY := $(VENV)/bin/python
 SAM_VENV ?= .venv-sam
 SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 FUNCTION_REQS := functions/inference/requirements.txt
+FUNCTION_LOCK := functions/inference/requirements.lock
 TORCH_REQS := functions/inference/requirements-torch.txt
 TORCH_PIN := $(shell grep -E "^torch==" $(TORCH_REQS))
 # Where CPU-only torch wheels come from. Empty uses pip's configured sources (a local CPU wheel on our dev
@@ -25,9 +26,11 @@ SEED ?= 42
 # scripts/predict.py reads EMOTION_API_URL itself; URL overrides it for `make predict`.
 URL ?= $(or $(EMOTION_API_URL),http://$(HOST):$(PORT))
 
-$(VENV)/.installed: $(FUNCTION_REQS) $(TORCH_REQS) requirements-dev.txt pyproject.toml
+# The function's dependencies come from the image's lock (hash-checked), so the tests run the versions it ships.
+$(VENV)/.installed: $(FUNCTION_REQS) $(FUNCTION_LOCK) $(TORCH_REQS) requirements-dev.txt pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL)) "$(TORCH_PIN)"
+	$(PY) -m pip install --quiet --require-hashes -r $(FUNCTION_LOCK)
 	$(PY) -m pip install --quiet -r $(TORCH_REQS) -r requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps --editable .
 	touch $@
@@ -138,6 +141,21 @@ classify: $(VENV)/.installed ## Classify a CSV (text column) or JSON Lines (text
 .PHONY: right-size
 right-size: $(VENV)/.installed ## The image at 512-3008 MB under Lambda-like CPU limits: latency, cost, recommended size
 	$(PY) -m scripts.right_size --readme README.md
+
+# The locked dependencies the image and the zip flavor's dependencies layer install with pip --require-hashes: every
+# package, transitive ones included, at one version with the sha256 of each of its files on PyPI, resolved from
+# requirements.txt beside each lock (CPU-only, no torch). Universal (markers for every platform): the image's from
+# Python 3.11 up (AWS's base is 3.12, make image-test's stand-in base 3.11), the layer's for python3.12.
+# LOCK_UPGRADE=1 moves every transitive dependency to its newest allowed version; without it the lock keeps what
+# it has wherever requirements.txt still allows it.
+LOCK_UPGRADE ?=
+LOCK := $(VENV)/bin/uv pip compile --quiet --universal --generate-hashes --custom-compile-command "make lock" \
+	$(if $(LOCK_UPGRADE),--upgrade)
+
+.PHONY: lock
+lock: $(VENV)/.installed ## Re-lock the image's and the zip layer's dependencies with hashes (requirements.lock)
+	$(LOCK) --python-version 3.11 --output-file $(FUNCTION_LOCK) $(FUNCTION_REQS)
+	$(LOCK) --python-version 3.12 --output-file layers/dependencies/requirements.lock layers/dependencies/requirements.txt
 
 .PHONY: build
 build: $(SAM_VENV)/.installed ## sam build (needs a Docker engine for the image)

@@ -5,9 +5,13 @@
 
 A local file is uploaded to the stack's bulk bucket under ``input/``; an ``s3://`` URI is read where it is (the
 state machine's role may read only the bulk bucket's ``input/`` prefix). The execution is started, its map run's
-item counters drive a progress bar until it ends, then the result files the map run wrote under ``output/`` are
-read and merged with the input rows, in input order, into one CSV or JSON Lines file (by extension) with the
-same added columns as ``make classify`` (scripts/classify.py).
+item counters drive a progress bar until it ends, then the result files its map run wrote are read and merged with
+the input rows, in input order, into one CSV or JSON Lines file (by extension) with the same added columns as
+``make classify`` (scripts/classify.py).
+
+The state machine writes a job's results under ``output/<execution name>/`` whatever its caller asks, and this
+script reads only the manifest its own execution reports writing there, naming its own map run: another run
+cannot hand it its results, even one started under the same prefix.
 """
 
 from __future__ import annotations
@@ -53,8 +57,8 @@ def start(
     bucket: str,
     state_machine: str,
     text_field: str,
-) -> tuple[str, str, str]:
-    """Upload (if local) and start; returns (execution ARN, input key, output prefix)."""
+) -> tuple[str, str]:
+    """Upload (if local) and start; returns (execution ARN, input key)."""
     job = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
     if source.startswith("s3://"):
         input_bucket, key = split_s3(source)
@@ -63,22 +67,12 @@ def start(
         input_bucket, key = bucket, f"input/{job}/{path.name}"
         s3.upload_file(str(path), input_bucket, key)
     input_type = "CSV" if key.lower().endswith(".csv") else "JSONL"
-    prefix = f"output/{job}"
     execution = stepfunctions.start_execution(
         stateMachineArn=state_machine,
         name=job,
-        input=json.dumps(
-            {
-                "bucket": input_bucket,
-                "key": key,
-                "input_type": input_type,
-                "text_field": text_field,
-                "output_bucket": bucket,
-                "output_prefix": prefix,
-            }
-        ),
+        input=json.dumps({"bucket": input_bucket, "key": key, "input_type": input_type, "text_field": text_field}),
     )
-    return execution["executionArn"], key, prefix
+    return execution["executionArn"], key
 
 
 def watch(
@@ -87,29 +81,45 @@ def watch(
     *,
     on_counts: Callable[[dict[str, int]], None],
     sleep: Callable[[float], None] = time.sleep,
-) -> str:
-    """Poll until the execution ends, reporting the map run's item counters; returns the final status."""
+) -> dict[str, Any]:
+    """Poll until the execution ends, reporting the map run's item counters; returns its final description."""
     while True:
         runs = stepfunctions.list_map_runs(executionArn=execution_arn).get("mapRuns", [])
         if runs:
             described = stepfunctions.describe_map_run(mapRunArn=runs[0]["mapRunArn"])
             on_counts(described["itemCounts"])
-        status = str(stepfunctions.describe_execution(executionArn=execution_arn)["status"])
-        if status != "RUNNING":
-            return status
+        execution: dict[str, Any] = stepfunctions.describe_execution(executionArn=execution_arn)
+        if execution["status"] != "RUNNING":
+            return execution
         sleep(POLL_SECONDS)
 
 
-def result_rows(s3: Any, bucket: str, prefix: str) -> dict[int, dict[str, Any]]:
-    """Every row's result, by index, from the files the map run's ResultWriter wrote (manifest.json lists them)."""
-    listing = s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/")
-    manifests = [item["Key"] for item in listing.get("Contents", []) if item["Key"].endswith("/manifest.json")]
-    if not manifests:
-        raise JobError(f"no manifest.json under s3://{bucket}/{prefix}/")
-    manifest = json.loads(s3.get_object(Bucket=bucket, Key=manifests[0])["Body"].read())
+def own_manifest(execution: dict[str, Any], bucket: str) -> tuple[str, str]:
+    """(manifest key, map run ARN) of this execution's results, as the execution's own output reports them.
+
+    The key must lie under ``output/<execution name>/``, the prefix the state machine derives from the execution:
+    never a listing of the prefix, where another run's manifest may lie too.
+    """
+    output = json.loads(execution.get("output") or "{}")
+    written, map_run = output.get("ResultWriterDetails", {}), output.get("MapRunArn")
+    name = execution["executionArn"].rsplit(":", 1)[-1]
+    key = str(written.get("Key", ""))
+    if written.get("Bucket") != bucket or not key.startswith(f"output/{name}/") or not map_run:
+        raise JobError(f"the execution reports no results of its own under s3://{bucket}/output/{name}/")
+    return key, str(map_run)
+
+
+def result_rows(s3: Any, bucket: str, execution: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """Every row's result, by index, from the files this execution's map run wrote (its manifest.json lists them)."""
+    key, map_run = own_manifest(execution, bucket)
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    folder = key.rpartition("/")[0] + "/"
+    files = [entry["Key"] for entry in manifest["ResultFiles"].get("SUCCEEDED", [])]
+    if manifest.get("MapRunArn") != map_run or not all(name.startswith(folder) for name in files):
+        raise JobError(f"s3://{bucket}/{key} is not the manifest of this execution's map run {map_run}")
     results: dict[int, dict[str, Any]] = {}
-    for entry in manifest["ResultFiles"].get("SUCCEEDED", []):
-        for child in json.loads(s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read()):
+    for name in files:
+        for child in json.loads(s3.get_object(Bucket=bucket, Key=name)["Body"].read()):
             for result in json.loads(child["Output"])["results"]:
                 results[int(result.pop("index"))] = result
     return results
@@ -161,7 +171,7 @@ def run(
         clients = {name: boto3.client(name) for name in ("s3", "stepfunctions", "cloudformation")}
     outputs = stack_outputs(clients["cloudformation"], stack)
     bucket, state_machine = outputs["BulkBucketName"], outputs["BulkStateMachineArn"]
-    execution, _, prefix = start(
+    execution_arn, _ = start(
         clients["s3"], clients["stepfunctions"], source=source, bucket=bucket, state_machine=state_machine,
         text_field=text_field,
     )  # fmt: skip
@@ -173,14 +183,15 @@ def run(
             bar.set_postfix(failed=counts.get("failed", 0), refresh=False)
             bar.refresh()
 
-        status = watch(clients["stepfunctions"], execution, on_counts=show, sleep=sleep)
+        execution = watch(clients["stepfunctions"], execution_arn, on_counts=show, sleep=sleep)
+    status = execution["status"]
     if status != "SUCCEEDED":
-        raise JobError(f"the execution ended {status}: {execution}")
-    results = result_rows(clients["s3"], bucket, prefix)
+        raise JobError(f"the execution ended {status}: {execution_arn}")
+    results = result_rows(clients["s3"], bucket, execution)
     labels = sorted(EMOTIONS)
     with tempfile.TemporaryDirectory() as scratch:
         counts = merge(local_copy(clients["s3"], source, Path(scratch)), target, results, labels)
-    return {"execution": execution, "status": status, **counts}
+    return {"execution": execution_arn, "status": status, **counts}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

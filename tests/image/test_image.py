@@ -18,7 +18,7 @@ import pytest
 from reliability.lambda_events import assert_error_shape, body_of
 from support import EVENT_ANSWERS, EVENTS_DIR, LABELS, load_event
 
-from scripts.lambda_image import Build, Container, FunctionConfig, Podman, SamCli, stop_process
+from scripts.lambda_image import ROOT, Build, Container, FunctionConfig, Podman, SamCli, stop_process
 
 CORPUS_DIR = EVENTS_DIR / "corpus"
 CORPUS_ANSWERS: dict[str, dict[str, Any]] = json.loads((CORPUS_DIR / "expected.json").read_text(encoding="utf-8"))
@@ -69,6 +69,32 @@ def test_default_build_installs_no_torch(podman: Podman, image: Build) -> None:
     missing, files = probe.stdout.strip().split(" ", 1)
     assert missing == "[]", probe.stdout
     assert "model.int8.onnx" in files and ".safetensors" not in files, files
+
+
+#: Every distribution a Python sees, as {normalised name: version}.
+LIST_DISTRIBUTIONS = (
+    "import importlib.metadata as m, json, re; print(json.dumps("
+    "{re.sub(r'[-_.]+', '-', d.metadata['Name']).lower(): d.version for d in m.distributions()}))"
+)
+
+
+def test_every_package_the_image_adds_is_locked_at_its_version(
+    podman: Podman, image: Build, base: dict[str, Any]
+) -> None:
+    """The build installs requirements.lock with --require-hashes: nothing beyond the base that the lock lacks."""
+
+    def installed(tag: str) -> dict[str, str]:
+        listed: dict[str, str] = json.loads(podman("run", "--rm", "--entrypoint", "python", tag, "-c",
+                                                   LIST_DISTRIBUTIONS).stdout)  # fmt: skip
+        return listed
+
+    before = installed(base["name"])
+    added = {name: version for name, version in installed(image.tag).items() if before.get(name) != version}
+    lock = (ROOT / "functions" / "inference" / "requirements.lock").read_text(encoding="utf-8")
+    locked = {re.sub(r"[-_.]+", "-", name).lower(): version
+              for name, version in re.findall(r"^([A-Za-z0-9._-]+)==([^\s;]+)", lock, re.MULTILINE)}  # fmt: skip
+    assert {"fastapi", "starlette", "anyio", "pydantic-core", "onnxruntime"} <= set(added)
+    assert {name: locked.get(name) for name in added} == added
 
 
 def test_image_adds_at_most_300_mb_over_its_base(image: Build, figures: dict[str, Any]) -> None:

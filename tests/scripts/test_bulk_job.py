@@ -18,7 +18,9 @@ LABELS = ["anger", "fear", "joy", "love", "sadness", "surprise"]
 BUCKET = "emotion-bulk"
 MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:bulk"
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:bulk:job"
-MAP_RUN = "arn:aws:states:us-east-1:123456789012:mapRun:bulk/job:run"
+MAP_RUN = "arn:aws:states:us-east-1:123456789012:mapRun:bulk/job:7f3c"
+#: Where the state machine has this execution's map run write: output/<execution name>/<map run id>/.
+RESULTS = "output/job/7f3c"
 
 
 def _result(index: int, emotion: str | None, error: str | None = None) -> dict[str, Any]:
@@ -27,14 +29,15 @@ def _result(index: int, emotion: str | None, error: str | None = None) -> dict[s
             "reliable": True if emotion else None, "warnings": [] if emotion else None, "error": error}  # fmt: skip
 
 
-def _write_results(s3: Any, batches: list[list[dict[str, Any]]]) -> None:
-    """What the map run's ResultWriter leaves: a manifest and result files of child executions (any order)."""
-    uploaded = s3.list_objects_v2(Bucket=BUCKET, Prefix="input/")["Contents"][0]["Key"]
-    prefix = f"output/{uploaded.split('/')[1]}/run-id"
+def _write_results(
+    s3: Any, batches: list[list[dict[str, Any]]], *, folder: str = RESULTS, map_run: str = MAP_RUN
+) -> None:
+    """What a map run's ResultWriter leaves: a manifest naming the run, and result files of child executions."""
     children = [{"Status": "SUCCEEDED", "Output": json.dumps({"results": batch})} for batch in batches]
-    s3.put_object(Bucket=BUCKET, Key=f"{prefix}/SUCCEEDED_0.json", Body=json.dumps(children))
-    manifest = {"ResultFiles": {"SUCCEEDED": [{"Key": f"{prefix}/SUCCEEDED_0.json", "Size": 1}], "FAILED": []}}
-    s3.put_object(Bucket=BUCKET, Key=f"{prefix}/manifest.json", Body=json.dumps(manifest))
+    s3.put_object(Bucket=BUCKET, Key=f"{folder}/SUCCEEDED_0.json", Body=json.dumps(children))
+    files = {"SUCCEEDED": [{"Key": f"{folder}/SUCCEEDED_0.json", "Size": 1}], "FAILED": []}
+    manifest = {"DestinationBucket": BUCKET, "MapRunArn": map_run, "ResultFiles": files}
+    s3.put_object(Bucket=BUCKET, Key=f"{folder}/manifest.json", Body=json.dumps(manifest))
 
 
 def _clients(status: str = "SUCCEEDED") -> tuple[dict[str, Any], list[Stubber]]:
@@ -77,12 +80,13 @@ def _clients(status: str = "SUCCEEDED") -> tuple[dict[str, Any], list[Stubber]]:
 
 
 def _execution(status: str) -> dict[str, Any]:
-    return {
-        "executionArn": EXECUTION,
-        "stateMachineArn": MACHINE,
-        "status": status,
-        "startDate": "2026-11-27T00:00:00Z",
-    }
+    """DescribeExecution; a finished one reports where its map run wrote (the Map state's output)."""
+    described = {"executionArn": EXECUTION, "stateMachineArn": MACHINE, "status": status,
+                 "startDate": "2026-11-27T00:00:00Z"}  # fmt: skip
+    if status == "SUCCEEDED":
+        written = {"Bucket": BUCKET, "Key": f"{RESULTS}/manifest.json"}
+        described["output"] = json.dumps({"MapRunArn": MAP_RUN, "ResultWriterDetails": written})
+    return described
 
 
 def _map_run(total: int, succeeded: int) -> dict[str, Any]:
@@ -149,13 +153,54 @@ def test_the_execution_input_names_the_file_and_its_format(source: Path) -> None
     stepfunctions.meta.events.register(
         "before-parameter-build.sfn.StartExecution", lambda params, **_: seen.update(params)
     )
-    _, key, prefix = bulk_job.start(clients["s3"], stepfunctions, source=str(source), bucket=BUCKET,
-                                    state_machine=MACHINE, text_field="text")  # fmt: skip
+    _, key = bulk_job.start(clients["s3"], stepfunctions, source=str(source), bucket=BUCKET, state_machine=MACHINE,
+                            text_field="text")  # fmt: skip
     job = json.loads(seen["input"])
-    assert job == {"bucket": BUCKET, "key": key, "input_type": "CSV", "text_field": "text",
-                   "output_bucket": BUCKET, "output_prefix": prefix}  # fmt: skip
-    assert key.startswith("input/") and key.endswith("/messages.csv") and prefix.startswith("output/")
+    # no output prefix: the state machine derives it from the execution (test_bulk_state_machine.py)
+    assert job == {"bucket": BUCKET, "key": key, "input_type": "CSV", "text_field": "text"}
+    assert key.startswith("input/") and key.endswith("/messages.csv")
     assert clients["s3"].get_object(Bucket=BUCKET, Key=key)["Body"].read() == source.read_bytes()
+
+
+@mock_aws
+def test_two_runs_under_one_prefix_cannot_swap_results(source: Path, tmp_path: Path) -> None:
+    # GIVEN another run's manifest under this job's prefix, listed before this run's own
+    clients, _ = _clients()
+    forged = [[_result(index, "joy") for index in range(5)]]
+    own = [[_result(0, "love"), _result(1, None, "empty_text"), _result(2, "anger"), _result(3, "surprise"),
+            _result(4, "sadness")]]  # fmt: skip
+
+    def both_runs_finish(_: float) -> None:
+        _write_results(clients["s3"], forged, folder="output/job/0000", map_run=MAP_RUN.replace("7f3c", "0000"))
+        _write_results(clients["s3"], own)
+
+    # WHEN the job ends and its results are merged
+    target = tmp_path / "labelled.csv"
+    bulk_job.run(str(source), target, stack="emotion-api-prod", clients=clients, progress=False,
+                 sleep=both_runs_finish)  # fmt: skip
+    # THEN every row carries this run's answer, none the other run's
+    with target.open(newline="", encoding="utf-8") as handle:
+        assert [row["emotion"] for row in csv.DictReader(handle)] == ["love", "", "anger", "surprise", "sadness"]
+
+
+@mock_aws
+@pytest.mark.parametrize(
+    ("manifest_key", "map_run"),
+    [
+        ("output/other-job/7f3c/manifest.json", MAP_RUN),  # reported outside this execution's prefix
+        (f"{RESULTS}/manifest.json", MAP_RUN.replace("7f3c", "0000")),  # a manifest naming another map run
+    ],
+)
+def test_results_that_are_not_this_executions_own_are_refused(manifest_key: str, map_run: str) -> None:
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket=BUCKET)
+    _write_results(s3, [[_result(0, "joy")]], folder=manifest_key.rpartition("/")[0], map_run=MAP_RUN)
+    execution = _execution("SUCCEEDED")
+    execution["output"] = json.dumps(
+        {"MapRunArn": map_run, "ResultWriterDetails": {"Bucket": BUCKET, "Key": manifest_key}}
+    )
+    with pytest.raises(bulk_job.JobError):
+        bulk_job.result_rows(s3, BUCKET, execution)
 
 
 def test_s3_uris_are_parsed_strictly() -> None:

@@ -61,7 +61,7 @@ APP_ENV_VARS = {
     "LOG_LEVEL",
     "STAGE",
 }
-#: The only function permissions beyond basic execution and X-Ray: condition -> (actions, parameters named).
+#: The only function permissions beyond its own log group and X-Ray: condition -> (actions, parameters named).
 #: The key's statements live in the ApiKeyReadPolicy managed policy (shared with the authorizer and the hook).
 EXPECTED_POLICIES = {
     "UsesApiKeySecret": ({"secretsmanager:GetSecretValue"}, {"ApiKeySecretArn", "ApiKeySecret"}),
@@ -81,6 +81,13 @@ OPEN_ROUTES = {("GET", "/"), ("GET", "/health")}
 def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
     """Resources of one type, by logical id."""
     return {name: res for name, res in template["Resources"].items() if res["Type"] == resource_type}
+
+
+def role_of(template: dict[str, Any], function: dict[str, Any]) -> dict[str, Any]:
+    """The Properties of the IAM role a function resource names (``Role: !GetAtt <id>.Arn``)."""
+    (role_id, attribute) = function["Properties"]["Role"]["Fn::GetAtt"]
+    assert attribute == "Arn"
+    return dict(template["Resources"][role_id]["Properties"])
 
 
 def events_of_type(function: dict[str, Any], event_type: str) -> dict[str, dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
@@ -65,6 +66,44 @@ def test_the_numbers_come_from_parameters(rendered: dict[str, Any], definition: 
     assert substitutions["MaxConcurrency"] == {"Ref": "BulkMaxConcurrency"}
     assert substitutions["ToleratedFailurePercentage"] == {"Ref": "BulkToleratedFailurePercentage"}
     assert "Alias" in json.dumps(substitutions["FunctionArn"])  # the live alias, never $LATEST
+
+
+def _pass_state(state: dict[str, Any], given: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+    """A Pass state's output: its Parameters over the input and the context object (the paths and intrinsics used)."""
+
+    def value(expression: str) -> Any:
+        if expression.startswith("$$."):
+            return functools.reduce(lambda node, name: node[name], expression[3:].split("."), context)
+        if expression.startswith("$."):
+            return functools.reduce(lambda node, name: node[name], expression[2:].split("."), given)
+        if match := re.fullmatch(r"States\.StringToJson\('(.*)'\)", expression):
+            return json.loads(match.group(1))
+        if match := re.fullmatch(r"States\.Format\('([^']*)', *(.+)\)", expression):
+            return match.group(1).replace("{}", str(value(match.group(2))), 1)
+        raise AssertionError(f"the test does not evaluate {expression}")
+
+    return {
+        name.removesuffix(".$"): value(field) if name.endswith(".$") else field
+        for name, field in state["Parameters"].items()
+    }
+
+
+def test_two_jobs_given_one_output_prefix_still_write_apart(definition: dict[str, Any]) -> None:
+    """Results go under output/<execution name>/ whatever the caller passes: one job cannot take another's place."""
+    # GIVEN two executions whose callers both ask for the first one's output prefix
+    job = {"bucket": "b", "key": "input/a.csv", "input_type": "CSV", "text_field": "text",
+           "output_prefix": "output/job-a"}  # fmt: skip
+    assert definition["StartAt"] == "Settings"
+    settings = definition["States"]["Settings"]
+    # WHEN each passes the Settings state, the first one all the map states see
+    prefixes = [
+        _pass_state(settings, job, {"Execution": {"Name": name}})["output_prefix"] for name in ("job-a", "job-b")
+    ]
+    # THEN each writes under its own execution's name, which Step Functions keeps unique per state machine
+    assert prefixes == ["output/job-a", "output/job-b"]
+    assert definition["States"][settings["Next"]]["Type"] == "Choice"  # passes its input on unchanged
+    for state in _maps(definition).values():
+        assert state["ResultWriter"]["Parameters"]["Prefix.$"] == "$.output_prefix"
 
 
 def _statements(rendered: dict[str, Any]) -> list[dict[str, Any]]:

@@ -25,8 +25,10 @@ from template_support import (
     SAM_PYTHON,
     ZIP_API_ID,
     ZIP_FUNCTION_ID,
+    as_list,
     evaluate_conditions,
     overrides,
+    parameter_values,
     referenced_parameters,
     references,
     render,
@@ -260,6 +262,42 @@ def test_the_gateway_checks_the_key_before_the_function_on_every_route_but_the_p
     assert permissions and all(p["Principal"] == "apigateway.amazonaws.com" for p in permissions)
 
 
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_routes_that_need_no_key_have_tighter_throttles_of_their_own(
+    template: dict[str, Any], rendered: dict[str, dict[str, Any]], stage: str
+) -> None:
+    """Anonymous traffic (the demo page, /health) is throttled per route below what each keyed route is given, so it
+    cannot use up the rate key holders need."""
+    rendered_template = rendered[stage]
+    values = parameter_values(template, overrides(stage))
+
+    def limits(settings: dict[str, Any]) -> tuple[float, float]:
+        """(burst, rate) of one route settings entry, its parameters resolved for this stage."""
+        return float(values[settings["ThrottlingBurstLimit"]["Ref"]]), float(
+            values[settings["ThrottlingRateLimit"]["Ref"]]
+        )
+
+    for api_id in ("HttpApi", ZIP_API_ID):
+        (stage_props,) = [
+            res["Properties"]
+            for res in resources_of_type(rendered_template, "AWS::ApiGatewayV2::Stage").values()
+            if res["Properties"]["ApiId"] == {"Ref": api_id}
+        ]
+        keyed = limits(stage_props["DefaultRouteSettings"])
+        per_route = stage_props.get("RouteSettings", {})
+        routes = integrations(resource(rendered_template, api_id))
+        open_routes = {
+            f"{method} {path}"
+            for (method, path), operation in routes.items()
+            if {"ApiKeyAuthorizer": []} not in operation.get("security", [])
+        }
+        assert open_routes == {f"{method} {path}" for method, path in OPEN_ROUTES}, api_id
+        assert set(per_route) == open_routes, api_id  # every other route keeps the keyed routes' limits
+        for route in open_routes:
+            burst, rate = limits(per_route[route])
+            assert burst < keyed[0] and rate < keyed[1], (api_id, route)
+
+
 def test_the_key_is_required_in_prod_by_default_and_generated_when_none_is_named(template: dict[str, Any]) -> None:
     def conditions(**given: str) -> dict[str, bool]:
         return evaluate_conditions(template, given)
@@ -286,8 +324,42 @@ def test_the_key_is_required_in_prod_by_default_and_generated_when_none_is_named
     assert variable["Fn::If"][0] == "UsesApiKeySecret"
     assert variable["Fn::If"][1] == {"Fn::If": ["HasApiKeySecret", {"Ref": "ApiKeySecretArn"}, {"Ref": "ApiKeySecret"}]}
     for function_id in (FUNCTION_ID, ZIP_FUNCTION_ID, AUTHORIZER_ID, HOOK_ID):
-        policies = template["Resources"][function_id]["Properties"]["Policies"]
+        role = template["Resources"][template["Resources"][function_id]["Properties"]["Role"]["Fn::GetAtt"][0]]
+        policies = role["Properties"]["ManagedPolicyArns"]
         assert {"Fn::If": ["RequiresApiKey", {"Ref": KEY_POLICY_ID}, {"Ref": "AWS::NoValue"}]} in policies
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_function_writes_logs_to_its_own_log_group_and_no_role_to_all(
+    rendered: dict[str, dict[str, Any]], stage: str
+) -> None:
+    """No AWSLambdaBasicExecutionRole (log writes to every log group in the account): each function's role may write
+    only the log group its LoggingConfig names, and no role in the stack may write logs everywhere."""
+    template = rendered[stage]
+    functions = resources_of_type(template, "AWS::Lambda::Function")
+    assert set(functions) == {FUNCTION_ID, ZIP_FUNCTION_ID, AUTHORIZER_ID, HOOK_ID}
+    xray = {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AWSXrayWriteOnlyAccess"}
+    key = {"Fn::If": ["RequiresApiKey", {"Ref": KEY_POLICY_ID}, {"Ref": "AWS::NoValue"}]}
+    for function_id, function in functions.items():
+        props = function["Properties"]
+        role = resource(template, props["Role"]["Fn::GetAtt"][0])["Properties"]
+        assert role["ManagedPolicyArns"] == [xray, key], function_id  # neither grants any logs: action
+        log_grants = [
+            (statement["Action"], statement["Resource"])
+            for policy in role["Policies"]
+            for statement in unwrap(policy)["PolicyDocument"]["Statement"]
+            if any(str(action).startswith("logs:") for action in as_list(statement["Action"]))
+        ]
+        own_group = {"Fn::GetAtt": [props["LoggingConfig"]["LogGroup"]["Ref"], "Arn"]}  # arn:...:log-group:NAME:*
+        assert log_grants == [(["logs:CreateLogStream", "logs:PutLogEvents"], own_group)], function_id
+    writes = {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:*", "*"}
+    for role_id, role in resources_of_type(template, "AWS::IAM::Role").items():
+        for arn in role["Properties"].get("ManagedPolicyArns", []):
+            assert "AWSLambdaBasicExecutionRole" not in json.dumps(arn), role_id
+        for policy in role["Properties"].get("Policies", []):
+            for statement in unwrap(policy)["PolicyDocument"]["Statement"]:
+                if writes & set(as_list(statement["Action"])):
+                    assert "*" not in as_list(statement["Resource"]), (role_id, statement)
 
 
 def test_every_named_resource_carries_its_stack_name(rendered: dict[str, dict[str, Any]]) -> None:

@@ -65,7 +65,7 @@ def test_the_onnx_runtime_image_carries_neither_torch_nor_transformers() -> None
     assert "ARG BACKEND=onnx" in {f"{keyword} {args}" for keyword, args in final}
     (install,) = [args for keyword, args in final if keyword == "RUN" and "pip install" in args]
     onnx_branch = install.split("else", 1)[1]
-    assert "requirements.txt" in onnx_branch
+    assert "requirements.lock" in onnx_branch  # test_dependency_locks.py: hash-checked, no torch in it
     assert "torch" not in onnx_branch
     runtime_pins = (FUNCTION_DIR / "requirements.txt").read_text(encoding="utf-8")
     assert "transformers" not in runtime_pins
@@ -131,10 +131,10 @@ def test_dockerignore_sends_only_what_the_image_needs() -> None:
     )
     for path in never_sent:
         assert dockerignored(path, patterns), path
-    copied = [args.split()[0] for keyword, args in dockerfile_instructions("all") if keyword == "COPY"]
-    for source in copied:
-        if not source.startswith("--"):
-            assert not dockerignored(source.rstrip("/"), patterns), source
+    # every source of every COPY from the context (not --from another stage), the last word being the destination
+    copied = [args.split()[:-1] for keyword, args in dockerfile_instructions("all") if keyword == "COPY"]
+    for source in (source for sources in copied if not sources[0].startswith("--from") for source in sources):
+        assert not dockerignored(source.rstrip("/"), patterns), source
 
 
 def test_hadolint_passes() -> None:

@@ -24,6 +24,7 @@ from template_support import (
     events_of_type,
     referenced_parameters,
     resources_of_type,
+    role_of,
 )
 
 
@@ -166,9 +167,12 @@ def test_iam_grants_only_the_configured_secret_parameter_and_s3_prefix(
     template: dict[str, Any], function: dict[str, Any]
 ) -> None:
     """Least privilege: each extra permission exists only when its parameter is set, and names only that resource."""
-    props = function["Properties"]
-    assert "Role" not in props  # SAM's generated role: basic execution + X-Ray write (Tracing: Active)
-    key_policy, *inline = props["Policies"]
+    role = role_of(template, function)
+    # Its own role, not SAM's generated one: X-Ray writes (Tracing: Active), its own log group (test_deployment.py)
+    xray, key_policy = role["ManagedPolicyArns"]
+    assert xray == {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AWSXrayWriteOnlyAccess"}
+    own_log_group, *inline = role["Policies"]
+    assert own_log_group["PolicyName"] == "write-own-log-group"
     # The key's read access is one managed policy, attached only when a key is required.
     assert key_policy == {"Fn::If": ["RequiresApiKey", {"Ref": KEY_POLICY_ID}, {"Ref": "AWS::NoValue"}]}
     managed = template["Resources"][KEY_POLICY_ID]
@@ -177,7 +181,7 @@ def test_iam_grants_only_the_configured_secret_parameter_and_s3_prefix(
         ({"Version": "2012-10-17", "Statement": [s["Fn::If"][1]]}, s["Fn::If"][0], s["Fn::If"][2])
         for s in managed["Properties"]["PolicyDocument"]["Statement"]
     ]
-    documents = [(p["Fn::If"][1], p["Fn::If"][0], p["Fn::If"][2]) for p in inline] + statements
+    documents = [(p["Fn::If"][1]["PolicyDocument"], p["Fn::If"][0], p["Fn::If"][2]) for p in inline] + statements
     seen: set[str] = set()
     allowed_pseudo = {"AWS::Partition", "AWS::Region", "AWS::AccountId"}
     for document, condition, otherwise in documents:
@@ -198,10 +202,11 @@ def test_iam_grants_only_the_configured_secret_parameter_and_s3_prefix(
     assert seen == set(EXPECTED_POLICIES)
 
 
-def test_s3_access_is_limited_to_the_model_prefix(function: dict[str, Any]) -> None:
+def test_s3_access_is_limited_to_the_model_prefix(template: dict[str, Any], function: dict[str, Any]) -> None:
     """Objects under bucket/prefix/ only, and listing only with that prefix."""
-    (s3_policy,) = [p for p in function["Properties"]["Policies"] if p["Fn::If"][0] == "HasModelS3"]
-    statements = {s["Action"]: s for s in s3_policy["Fn::If"][1]["Statement"]}
+    (s3_policy,) = [p for p in role_of(template, function)["Policies"] if "Fn::If" in p]
+    assert s3_policy["Fn::If"][0] == "HasModelS3"
+    statements = {s["Action"]: s for s in s3_policy["Fn::If"][1]["PolicyDocument"]["Statement"]}
     assert statements["s3:GetObject"]["Resource"]["Fn::Sub"].endswith(":s3:::${ModelS3Bucket}/${ModelS3Prefix}/*")
     listing = statements["s3:ListBucket"]
     assert listing["Resource"]["Fn::Sub"].endswith(":s3:::${ModelS3Bucket}")
