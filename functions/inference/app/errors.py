@@ -15,7 +15,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .observability import add_log_fields
-from .schemas import MAX_ERROR_DETAILS, ErrorBody, ErrorDetail, ErrorInfo
+from .schemas import MAX_ERROR_DETAILS, TOO_MANY_ITEMS, ErrorBody, ErrorDetail, ErrorInfo
+from .services import services_of
 
 REQUEST_ID_HEADER = "x-request-id"
 
@@ -51,6 +52,11 @@ class BatchTooLargeError(InvalidInputError):
     """Raised when a batch has more texts than MAX_BATCH."""
 
     code = "batch_too_large"
+
+
+def batch_too_large(max_batch: int) -> BatchTooLargeError:
+    """The refusal of a batch over MAX_BATCH, whether the route or the schema (over MAX_ITEMS) counted it."""
+    return BatchTooLargeError(f"A batch holds at most {max_batch} texts.")
 
 
 class InvalidBodyError(ServiceError):
@@ -231,8 +237,13 @@ async def _on_service_error(request: Request, exc: ServiceError) -> JSONResponse
 async def _on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = exc.errors()
     details = _validation_details(errors)
-    is_syntax = any(detail.type == "json_invalid" for detail in details)
-    error = InvalidBodyError() if is_syntax else InvalidInputError()
+    error: ServiceError
+    if any(detail.type == "json_invalid" for detail in details):
+        error = InvalidBodyError()
+    elif any(detail.type == TOO_MANY_ITEMS for detail in details):
+        error = batch_too_large(services_of(request.app).settings.max_batch)
+    else:
+        error = InvalidInputError()
     return error_response(
         error, request_id_of(request.scope), scope=request.scope, details=details, detail_count=len(errors)
     )

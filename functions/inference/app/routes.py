@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 
 from .classifier import Classifier
 from .deps import ClassifierDep, ServicesDep
-from .errors import AuthUnavailableError, BatchTooLargeError, ModelUnavailableError, TextTooLongError
+from .errors import AuthUnavailableError, ModelUnavailableError, TextTooLongError, batch_too_large
 from .observability import add_log_fields
 from .schemas import (
     BatchPredictRequest,
@@ -57,7 +57,7 @@ health_router = APIRouter(tags=["service"])
 
 def _check_limits(texts: list[str], settings: Settings) -> None:
     if len(texts) > settings.max_batch:
-        raise BatchTooLargeError(f"A batch holds at most {settings.max_batch} texts.")
+        raise batch_too_large(settings.max_batch)
     if any(len(text) > settings.max_text_chars for text in texts):
         raise TextTooLongError(f"A text holds at most {settings.max_text_chars} characters.")
 

@@ -56,12 +56,16 @@ MAX_ERROR_DETAILS = 5
 
 #: The most texts any request may list: MAX_BATCH's ceiling (settings.py). The routes apply MAX_BATCH itself.
 MAX_ITEMS = 256
+#: The validation error of a list over MAX_ITEMS: answered as batch_too_large, like a batch over MAX_BATCH.
+TOO_MANY_ITEMS = "batch_too_large"
 
 
 def _check_item_count(value: object) -> object:
     """Refuse an over-long list before its items are validated: 60,000 bad items must cost one error, not 60,000."""
     if isinstance(value, list) and len(value) > MAX_ITEMS:
-        raise PydanticCustomError("too_long", "List should have at most {max_length} items", {"max_length": MAX_ITEMS})
+        raise PydanticCustomError(
+            TOO_MANY_ITEMS, "List should have at most {max_length} items", {"max_length": MAX_ITEMS}
+        )
     return value
 
 
