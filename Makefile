@@ -56,7 +56,7 @@ setup: $(VENV)/.installed ## Create .venv with the function's and the dev requir
 sam-setup: $(SAM_VENV)/.installed ## Install the SAM CLI into .venv-sam (validate, build-zip, the zip-flavor build test)
 
 .PHONY: serve
-serve: $(VENV)/.installed ## Serve the API with the bundled model at http://$(HOST):$(PORT) (docs at /docs)
+serve: $(VENV)/.installed ## Serve the API with the bundled model at http://$(HOST):$(PORT) (schema at /openapi.json)
 	$(VENV)/bin/uvicorn --app-dir functions/inference --factory app.api:build_app --host $(HOST) --port $(PORT)
 
 .PHONY: test
@@ -300,13 +300,14 @@ load: $(VENV)/.installed ## Load and soak MODEL on uvicorn: LOAD_REQUESTS (or LO
 		--max-seconds $(LOAD_SECONDS) --users $(LOAD_USERS) $(if $(LOAD_BACKEND),--backend $(LOAD_BACKEND))
 	$(PY) scripts/reliability_report.py
 
-# bandit: the function's code with every test (its two suppressions are justified next to the code). The developer
-# scripts skip B311 (seeded random for data and request mixes, not secrets), B404/B603 (subprocess with fixed
-# argument lists, never a shell) and B615 (they load local model directories); fetch_model.py, the one script
-# that downloads from the Hub, is scanned with every test.
+# bandit: the functions' code and the key module they share (layers/apikey) with every test (its two suppressions
+# are justified next to the code). The developer scripts skip B311 (seeded random for data and request mixes, not
+# secrets), B404/B603 (subprocess with fixed argument lists, never a shell) and B615 (they load local model
+# directories); fetch_model.py, the one script that downloads from the Hub, is scanned with every test.
 .PHONY: scan
 scan: $(VENV)/.installed ## bandit on the Python code and zizmor (offline) on the workflows: seconds, no network
-	$(VENV)/bin/bandit -q -r functions/inference/app functions/authorizer functions/pretraffic scripts/fetch_model.py
+	$(VENV)/bin/bandit -q -r functions/inference/app functions/authorizer functions/pretraffic layers/apikey \
+		scripts/fetch_model.py
 	$(VENV)/bin/bandit -q -r scripts -x scripts/fetch_model.py --skip B311,B404,B603,B615
 	$(VENV)/bin/zizmor --offline --persona=auditor .github/workflows
 

@@ -34,7 +34,7 @@ EVENT_ANSWERS: dict[str, tuple[int, str | None] | str] = {
     "health.json": (200, None),
     "model.json": (200, None),
     "demo.json": (200, None),
-    "docs-stage.json": (200, None),
+    "openapi-stage.json": (200, None),
     "warmup-scheduler.json": "warmup",
     "warmup-eventbridge.json": "warmup",
     "batch-distributed-map.json": "batch",

@@ -33,6 +33,23 @@ def test_predict_requires_the_key_and_health_stays_open(
 
 
 @mock_aws
+def test_with_a_key_every_route_but_health_and_the_page_needs_it(make_client: MakeClient) -> None:
+    # GIVEN a deployment that requires a key
+    secrets = boto3.client("secretsmanager", region_name="us-east-1")
+    secrets.create_secret(Name="emotion/api-key", SecretString="k3y-value")
+    client = make_client(guard_client=secrets, api_key_secret_name="emotion/api-key")
+    # THEN the model facts and the schema are refused without it (the model's S3 URI and hash among them)
+    for path in ("/labels", "/model", "/openapi.json"):
+        assert_error(client.get(path), 401, "unauthorized")
+        assert_error(client.get(path, headers={"x-api-key": "wrong"}), 401, "unauthorized")
+        assert client.get(path, headers={"x-api-key": "k3y-value"}).status_code == 200, path
+        assert client.get(path, headers={"authorization": "Bearer k3y-value"}).status_code == 200, path
+    # AND the health route and the demo page stay open
+    assert client.get("/health").status_code == 200
+    assert client.get("/").status_code == 200
+
+
+@mock_aws
 def test_an_unreadable_key_store_denies_and_health_says_why(make_client: MakeClient) -> None:
     secrets = boto3.client("secretsmanager", region_name="us-east-1")
     client = make_client(guard_client=secrets, api_key_secret_name="emotion/not-there")
@@ -46,7 +63,8 @@ def test_an_unreadable_key_store_denies_and_health_says_why(make_client: MakeCli
 def test_docs_ask_for_the_key_only_when_the_deployment_requires_one(make_client: MakeClient) -> None:
     secrets = boto3.client("secretsmanager", region_name="us-east-1")
     secrets.create_secret(Name="emotion/api-key", SecretString="k3y-value")
-    keyed = make_client(guard_client=secrets, api_key_secret_name="emotion/api-key").get("/openapi.json").json()
+    keyed_client = make_client(guard_client=secrets, api_key_secret_name="emotion/api-key")
+    keyed = keyed_client.get("/openapi.json", headers={"x-api-key": "k3y-value"}).json()
     open_ = make_client().get("/openapi.json").json()
 
     def security(schema: dict[str, Any], path: str, method: str = "post") -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
 from support import LABELS, MakeClient, assert_error
@@ -222,4 +224,18 @@ def test_openapi_documents_examples_and_the_error_shape(client: TestClient) -> N
     components = schema["components"]["schemas"]
     assert components["PredictRequest"]["examples"] == [{"text": "I am feeling very happy today!"}]
     assert "error" in components["ErrorBody"]["properties"]
-    assert client.get("/docs").status_code == 200
+
+
+def test_no_documentation_page_loads_scripts_from_a_cdn(client: TestClient) -> None:
+    # FastAPI's Swagger UI and ReDoc load their code from a CDN at a floating version: neither is served.
+    for path in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+        assert_error(client.get(path), 404, "not_found")
+
+
+def test_health_names_no_model_location(make_client: MakeClient, tiny_model_dir: Path) -> None:
+    # GIVEN the open health route, which anyone may call
+    health = make_client().get("/health")
+    # THEN it says a model is loaded, but not where it came from (no path, no bucket)
+    assert health.status_code == 200
+    assert health.json()["model"].keys() == {"name", "backend"}
+    assert str(tiny_model_dir) not in health.text and "s3://" not in health.text

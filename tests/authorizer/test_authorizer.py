@@ -17,9 +17,10 @@ from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 from support import forget_handler, fresh_handler
 
+from apikey import KeyUnavailableError
 from authorizer import handler as authorizer_handler
-from authorizer.handler import authorize, presented_key
-from authorizer.keys import KeyStore, KeyUnavailableError
+from authorizer.handler import authorize
+from authorizer.keys import KeyStore
 from scripts.lambda_context import LocalLambdaContext
 
 KEY = "k3y-For-The-Authorizer-0123456789"
@@ -75,7 +76,7 @@ class CountingSecrets:
 @pytest.fixture(autouse=True)
 def fresh_store(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every test starts as a new execution environment with no key configured."""
-    for name in ("API_KEY_SECRET_NAME", "API_KEY_PARAMETER_NAME", "API_KEY_CACHE_SECONDS"):
+    for name in ("API_KEY_SECRET_NAME", "API_KEY_PARAMETER_NAME", "API_KEY_CACHE_SECONDS", "CORS_ALLOW_ORIGINS"):
         monkeypatch.delenv(name, raising=False)
     authorizer_handler.reset_store()
     yield
@@ -133,12 +134,25 @@ def test_an_open_deployment_lets_everything_through() -> None:
     assert decide({"x-api-key": "anything"}) is True
 
 
+PREFLIGHT = {"origin": "https://app.example.com", "access-control-request-method": "POST"}
+
+
 @pytest.mark.usefixtures("secret_key")
-def test_a_cors_preflight_is_let_through_without_a_key() -> None:
-    # Browsers never send credentials on a preflight; the function answers it without running the model.
-    preflight = {"origin": "https://app.example.com", "access-control-request-method": "POST"}
-    assert decide(preflight, method="OPTIONS") is True
+def test_a_cors_preflight_from_an_allowed_origin_is_let_through_without_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN CORS allows the page's origin (CorsAllowOrigins, the variable template.yaml sets for every function)
+    monkeypatch.setenv("CORS_ALLOW_ORIGINS", "https://other.example.com,https://app.example.com")
+    # THEN its preflight, which browsers never send credentials with, goes on to the function
+    assert decide(PREFLIGHT, method="OPTIONS") is True
+    assert decide({**PREFLIGHT, "origin": "https://evil.example.com"}, method="OPTIONS") is False
     assert decide({}, method="OPTIONS") is False  # a bare OPTIONS is no preflight
+
+
+@pytest.mark.usefixtures("secret_key")
+def test_without_cors_an_anonymous_preflight_is_refused_at_the_gateway() -> None:
+    # GIVEN no CORS configured: the function would only answer 405, billed
+    # THEN the authorizer refuses the preflight like any other request without the key
+    assert decide(PREFLIGHT, method="OPTIONS") is False
+    assert decide({**PREFLIGHT, "x-api-key": KEY}, method="OPTIONS") is True
 
 
 def test_an_unreadable_key_store_refuses_everyone(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -197,35 +211,40 @@ def test_a_bad_cache_time_fails_naming_the_variable() -> None:
     assert store.is_configured and store.parameter_name == PARAMETER
 
 
-def test_presented_key_reads_the_two_header_forms() -> None:
-    assert presented_key({"x-api-key": "a"}) == "a"
-    assert presented_key({"authorization": "Bearer b"}) == "b"
-    assert presented_key({"x-api-key": "", "authorization": "Bearer b"}) == "b"
-    assert presented_key({"authorization": "Token c"}) is None
-    assert presented_key({}) is None
+#: A key with a non-ASCII character: the gateway reads header values as UTF-8, the function (Starlette) as latin-1.
+NON_ASCII_KEY = "k3y-cl\u00e9-For-The-Authorizer-0123456789"
 
 
-@pytest.fixture
-def keyed_function(monkeypatch: pytest.MonkeyPatch, tiny_model_dir: Path) -> Iterator[Any]:
+@pytest.fixture(params=[KEY, NON_ASCII_KEY], ids=["ascii-key", "non-ascii-key"])
+def keyed_function(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tiny_model_dir: Path
+) -> Iterator[Any]:
     """The inference function's real handler (tiny model), with the same key in Secrets Manager (moto)."""
     parameters.clear_caches()
     with mock_aws():
-        boto3.client("secretsmanager", region_name="us-east-1").create_secret(Name=SECRET, SecretString=KEY)
+        boto3.client("secretsmanager", region_name="us-east-1").create_secret(Name=SECRET, SecretString=request.param)
         monkeypatch.setenv("API_KEY_SECRET_NAME", SECRET)
-        yield fresh_handler(monkeypatch, tiny_model_dir, backend="onnx", API_KEY_SECRET_NAME=SECRET)
+        module = fresh_handler(monkeypatch, tiny_model_dir, backend="onnx", API_KEY_SECRET_NAME=SECRET)
+        yield module, request.param
     forget_handler()
     parameters.clear_caches()
 
 
 def test_the_gateway_and_the_function_agree_on_every_header_form(keyed_function: Any) -> None:
     # GIVEN the same key behind the authorizer and behind the function's own check
+    function_module, key = keyed_function
     variants = {
-        "x-api-key": {"x-api-key": KEY},
-        "bearer": {"authorization": f"Bearer {KEY}"},
-        "lower-case bearer": {"authorization": f"bearer {KEY}"},
-        "wrong x-api-key, right bearer": {"x-api-key": "wrong", "authorization": f"Bearer {KEY}"},
+        "x-api-key": {"x-api-key": key},
+        "bearer": {"authorization": f"Bearer {key}"},
+        "lower-case bearer": {"authorization": f"bearer {key}"},
+        "bearer, two spaces": {"authorization": f"Bearer  {key}"},
+        "bearer, tab": {"authorization": f"Bearer\t{key}"},
+        "bearer, trailing space": {"authorization": f"Bearer {key} "},
+        "spaces around": {"x-api-key": f" {key} "},
+        "wrong x-api-key, right bearer": {"x-api-key": "wrong", "authorization": f"Bearer {key}"},
+        "empty x-api-key, right bearer": {"x-api-key": "", "authorization": f"Bearer {key}"},
         "wrong": {"x-api-key": "wrong"},
-        "basic": {"authorization": f"Basic {KEY}"},
+        "basic": {"authorization": f"Basic {key}"},
         "none": {},
     }
     for name, headers in variants.items():
@@ -234,6 +253,6 @@ def test_the_gateway_and_the_function_agree_on_every_header_form(keyed_function:
         event.update(body=json.dumps({"text": "I am happy"}), isBase64Encoded=False)
         event["requestContext"]["requestId"] = f"parity-{len(name)}"
         gateway = authorizer_handler.handler(event, LocalLambdaContext())["isAuthorized"]
-        function = keyed_function.handler(event, LocalLambdaContext())["statusCode"]
+        function = function_module.handler(event, LocalLambdaContext())["statusCode"]
         # THEN the gateway lets in exactly what the function would serve
         assert gateway == (function == 200), (name, gateway, function)

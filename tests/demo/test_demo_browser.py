@@ -207,7 +207,7 @@ def test_the_page_works_under_a_stage_path(tiny_model_dir: Path, reset_model: No
         _classify(page, SENTENCE)
         page.locator("#result").wait_for(state="visible")
         assert api_calls == [f"{url}/dev/predict"]
-        assert page.get_by_role("link", name="API documentation").get_attribute("href") == "/dev/docs"
+        assert page.get_by_role("link", name="API schema (OpenAPI)").get_attribute("href") == "/dev/openapi.json"
 
 
 def test_readable_on_a_phone(live_url: str, new_page: Any, screenshot_dir: Path) -> None:

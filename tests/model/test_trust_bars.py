@@ -9,7 +9,7 @@ import pytest
 from support import predictions_of
 
 from app.backends import load_backend
-from app.classifier import sha256_of
+from app.model_source import sha256_of
 from app.trust import Trust
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from app.schemas import MAX_ERROR_DETAILS
+
 HOST = "abc123.execute-api.us-east-1.amazonaws.com"
 BASE_URL = f"https://{HOST}"
 
@@ -78,13 +80,16 @@ def body_of(response: dict[str, Any]) -> Any:
 
 
 def assert_error_shape(response: dict[str, Any], status: int | None = None, code: str | None = None) -> dict[str, Any]:
-    """The one error shape: ``{"error": {"code", "message", "request_id"[, "details"]}}``, id also in the header."""
+    """The one error shape: ``{"error": {"code", "message", "request_id"[, "details", "detail_count"]}}``, id also in
+    the header; at most a few details, and a count of them all."""
     if status is not None:
         assert response["statusCode"] == status, response.get("body")
     body = body_of(response)
     assert set(body) == {"error"}, body
     error = body["error"]
-    assert set(error) <= {"code", "message", "request_id", "details"}, error
+    assert set(error) <= {"code", "message", "request_id", "details", "detail_count"}, error
+    assert ("details" in error) == ("detail_count" in error), error
+    assert len(error.get("details", [])) <= min(error.get("detail_count", 0), MAX_ERROR_DETAILS), error
     assert isinstance(error["code"], str) and error["code"]
     assert isinstance(error["message"], str) and error["message"]
     assert error["request_id"] == response["headers"]["x-request-id"]

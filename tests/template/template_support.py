@@ -37,7 +37,6 @@ EXPECTED_ROUTES = {
     ("GET", "/health"),
     ("GET", "/labels"),
     ("GET", "/model"),
-    ("GET", "/docs"),
     ("GET", "/openapi.json"),
     ("GET", "/"),
     ("POST", "/"),
@@ -46,6 +45,7 @@ EXPECTED_ROUTES = {
 APP_ENV_VARS = {
     "MODEL_PATH",
     "MODEL_S3_URI",
+    "MODEL_SHA256",
     "MODEL_CACHE_DIR",
     "MODEL_BACKEND",
     "MAX_BATCH",

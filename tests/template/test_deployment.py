@@ -225,7 +225,7 @@ def test_every_route_waits_longer_than_the_function_may_run(rendered: dict[str, 
     for function_id, api_id in ((FUNCTION_ID, "HttpApi"), (ZIP_FUNCTION_ID, ZIP_API_ID)):
         timeout_ms = int(resource(template, function_id)["Properties"]["Timeout"]) * 1000
         routes = integrations(resource(template, api_id))
-        assert len(routes) == 9, api_id
+        assert len(routes) == 8, api_id
         for route, operation in routes.items():
             integration = operation["x-amazon-apigateway-integration"]
             assert "timeoutInMillis" in integration, (api_id, route)  # the default is the 30 s maximum
@@ -252,7 +252,7 @@ def test_the_gateway_checks_the_key_before_the_function_on_every_route_but_the_p
             if route in OPEN_ROUTES:
                 assert security in ([], [{"NONE": []}]), (api_id, route, security)
             else:
-                # /docs and /openapi.json included: in prod they need the key like the predictions do.
+                # /labels, /model and /openapi.json included: in prod they need the key like the predictions do.
                 assert security == [{"ApiKeyAuthorizer": []}], (api_id, route, security)
     permissions = [
         res["Properties"]
@@ -403,6 +403,19 @@ def test_the_5xx_metric_filter_reads_the_functions_request_log_line() -> None:
     assert "status" in {key.value for key in extra.keys if isinstance(key, ast.Constant)}
 
 
+def sam_make_build(logical_id: str, *, cwd: Path, artifacts_dir: Path, makefile: Path | None = None) -> None:
+    """What `sam build` runs for a resource with BuildMethod makefile: `make build-<LogicalId>` with ARTIFACTS_DIR."""
+    result = subprocess.run(
+        ["make", "--no-print-directory", *(["-f", str(makefile)] if makefile else []), f"build-{logical_id}"],
+        cwd=cwd,
+        env={**os.environ, "ARTIFACTS_DIR": str(artifacts_dir)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 @pytest.mark.parametrize("function_id", [AUTHORIZER_ID, HOOK_ID])
 def test_the_small_functions_build_with_their_makefile_and_copy_only_their_package(
     template: dict[str, Any], function_id: str, tmp_path: Path
@@ -413,20 +426,36 @@ def test_the_small_functions_build_with_their_makefile_and_copy_only_their_packa
     props = res["Properties"]
     assert props["Runtime"] == "python3.12" and props["Architectures"] == ["arm64"]
     code = ROOT / props["CodeUri"]
-    result = subprocess.run(
-        ["make", "--no-print-directory", f"build-{function_id}"],
-        cwd=code,
-        env={**os.environ, "ARTIFACTS_DIR": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    sam_make_build(function_id, cwd=code, artifacts_dir=tmp_path)
     package = props["Handler"].split(".")[0]
     assert sorted(item.name for item in tmp_path.iterdir()) == [package]
     built = sorted(item.name for item in (tmp_path / package).iterdir())
     assert built == sorted(item.name for item in (code / package).glob("*.py"))
     assert f"{props['Handler'].rsplit('.', 2)[1]}.py" in built
+
+
+def test_one_key_module_reaches_every_function_that_reads_a_key(template: dict[str, Any], tmp_path: Path) -> None:
+    """The authorizer, the hook and both flavors of the function import the same file, layers/apikey/apikey.py, so
+    the gateway, the function and the deployment check cannot disagree on a key."""
+    layer = template["Resources"]["ApiKeyLayer"]
+    assert layer["Metadata"] == {"BuildMethod": "makefile", "ContextPath": "layers"}
+    props = layer["Properties"]
+    assert set(props["CompatibleArchitectures"]) == {"x86_64", "arm64"}
+    for function_id in (AUTHORIZER_ID, HOOK_ID, ZIP_FUNCTION_ID):
+        assert {"Ref": "ApiKeyLayer"} in template["Resources"][function_id]["Properties"]["Layers"], function_id
+    # WHEN sam build runs the layer's target in (a copy of) ContentUri; THEN the module lands on the runtime's path
+    source = ROOT / props["ContentUri"]
+    sam_make_build("ApiKeyLayer", cwd=source, artifacts_dir=tmp_path, makefile=ROOT / "layers" / "Makefile")
+    assert (tmp_path / "python" / "apikey.py").read_bytes() == (source / "apikey.py").read_bytes()
+    # The image copies the same file beside app/ (and the build context lets it through).
+    dockerfile = (ROOT / "functions" / "inference" / "Dockerfile").read_text(encoding="utf-8")
+    assert "COPY layers/apikey/apikey.py ${LAMBDA_TASK_ROOT}/" in dockerfile
+    assert "!layers/apikey/apikey.py" in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    # No function keeps a key parser or comparison of its own.
+    for path in (ROOT / "functions").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        assert "compare_digest" not in text and "get_secret_value" not in text, path
+        assert "APIKeyHeader(" not in text or "presented_key(" in text, path
 
 
 def test_sam_cli_builds_the_image_for_each_stages_architecture() -> None:

@@ -71,7 +71,7 @@ def test_zip_function_runtime_handler_snapstart_and_layers(zip_function: dict[st
     assert "register_before_snapshot" in source
     # Only the app is packaged: CodeUri is the app package itself, copied into app/ by layers/Makefile.
     assert props["CodeUri"] == "functions/inference/app"
-    assert props["Layers"] == [{"Ref": layer} for layer in ZIP_LAYER_IDS]
+    assert props["Layers"] == [{"Ref": layer} for layer in (*ZIP_LAYER_IDS, "ApiKeyLayer")]
     assert props["SnapStart"] == {"ApplyOn": "PublishedVersions"}
     assert props["AutoPublishAlias"] == "live"  # SnapStart applies to published versions only
     assert props["Tracing"] == "Active"

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 
 import boto3
 import pytest
+from fastapi.testclient import TestClient
 from moto import mock_aws
+from support import assert_error
 
+import app.classifier
+from app.api import build_app
 from app.backends import ModelLoadError
-from app.model_source import download_s3_model, resolve_model_dir, split_s3_uri
+from app.model_source import download_s3_model, model_digest, resolve_model_dir, split_s3_uri
 from app.settings import Settings
 
 
@@ -57,3 +63,77 @@ def test_a_missing_bucket_is_a_load_error(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="could not download"):
         download_s3_model("s3://no-such-bucket/model", tmp_path / "cache", s3_client=client)
     assert not (tmp_path / "cache").exists()
+
+
+#: The README's command for MODEL_SHA256, run in the folder that is uploaded under MODEL_S3_URI.
+DIGEST_COMMAND = "find . -type f -printf '%P\\n' | LC_ALL=C sort | xargs -d '\\n' sha256sum | sha256sum"
+
+
+def documented_digest(model_dir: Path) -> str:
+    """MODEL_SHA256 as the README tells an operator to compute it."""
+    result = subprocess.run(["bash", "-c", DIGEST_COMMAND], cwd=model_dir, capture_output=True, text=True, check=True)
+    return result.stdout.split()[0]
+
+
+def test_the_documented_command_computes_the_digest_the_function_checks(tiny_model_dir: Path) -> None:
+    assert model_digest(tiny_model_dir) == documented_digest(tiny_model_dir)
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert DIGEST_COMMAND in readme
+
+
+@mock_aws
+def test_a_model_matching_model_sha256_is_loaded(tiny_model_dir: Path, tmp_path: Path) -> None:
+    client = boto3.client("s3", region_name="us-east-1")
+    client.create_bucket(Bucket="models")
+    _upload(client, tiny_model_dir, "models", "emotion/v1")
+    settings = Settings(
+        model_s3_uri="s3://models/emotion/v1",
+        model_sha256=documented_digest(tiny_model_dir).upper(),
+        model_cache_dir=tmp_path / "cache",
+    )
+    model_dir, _ = resolve_model_dir(settings, s3_client=client)
+    assert (model_dir / "config.json").read_bytes() == (tiny_model_dir / "config.json").read_bytes()
+
+
+@mock_aws
+def test_a_model_changed_in_s3_is_refused_before_it_is_loaded(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the digest of the model as released, and someone who then rewrites one file under the prefix
+    client = boto3.client("s3", region_name="us-east-1")
+    client.create_bucket(Bucket="models")
+    _upload(client, tiny_model_dir, "models", "emotion/v1")
+    config = json.loads((tiny_model_dir / "config.json").read_text())
+    config["id2label"] = {index: "joy" for index in config["id2label"]}
+    client.put_object(Bucket="models", Key="emotion/v1/config.json", Body=json.dumps(config).encode())
+    loads: list[Path] = []
+    monkeypatch.setattr(app.classifier, "load_backend", lambda kind, model_dir, **_: loads.append(model_dir))
+    settings = Settings(
+        model_s3_uri="s3://models/emotion/v1",
+        model_sha256=documented_digest(tiny_model_dir),
+        model_cache_dir=tmp_path / "cache",
+    )
+    # WHEN the function starts; THEN nothing is loaded, the copy is not kept, and the API says the model is unavailable
+    app.classifier.reset_model_cache()
+    client_app = TestClient(build_app(settings, s3_client=client), raise_server_exceptions=False)
+    app.classifier.reset_model_cache()
+    assert loads == []
+    assert not (tmp_path / "cache").exists()
+    assert_error(client_app.get("/health"), 503, "model_unavailable")
+    assert_error(client_app.post("/predict", json={"text": "hi"}), 503, "model_unavailable")
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"MODEL_S3_URI": "s3://models/emotion", "MODEL_SHA256": "abc"}, "MODEL_SHA256 must be 64"),
+        ({"MODEL_SHA256": "a" * 64}, "set MODEL_S3_URI too"),
+    ],
+)
+def test_a_bad_model_sha256_fails_the_cold_start_naming_it(
+    variables: dict[str, str], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=message):
+        Settings()

@@ -75,6 +75,6 @@ def test_comparison_is_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
         calls.append((a, b))
         return real_compare(a, b)
 
-    monkeypatch.setattr("app.security.hmac.compare_digest", spy)
+    monkeypatch.setattr("apikey.hmac.compare_digest", spy)
     assert not ApiKeyGuard(Settings(api_key_secret_name="emotion/api-key"), boto3_client=client).is_valid("nope")
     assert calls == [(b"nope", b"s3cret-key")]

@@ -2,7 +2,8 @@
 
 The same variables as the inference function (``API_KEY_SECRET_NAME``, ``API_KEY_PARAMETER_NAME``,
 ``API_KEY_CACHE_SECONDS``; template.yaml sets them once, in Globals), so the gateway and the function always check
-the same key. Fails closed: a store that cannot be read, or that holds no key, raises KeyUnavailableError.
+the same key. Reading and checking the stored value is the shared ``apikey`` module's, as in the function and the
+pre-traffic hook. Fails closed: a store that cannot be read, or that holds no valid key, raises KeyUnavailableError.
 """
 
 from __future__ import annotations
@@ -11,15 +12,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-#: The variables naming the key's store: a Secrets Manager secret (wins) or an SSM SecureString parameter.
-STORE_VARIABLES = ("API_KEY_SECRET_NAME", "API_KEY_PARAMETER_NAME")
+from apikey import STORE_VARIABLES, read_stored_key
+
 CACHE_SECONDS_ENV = "API_KEY_CACHE_SECONDS"
 #: As in the function's settings: a rotated key is picked up within five minutes.
 DEFAULT_CACHE_SECONDS = 300
-
-
-class KeyUnavailableError(Exception):
-    """Raised when a key store is configured but cannot be read, or holds an empty value."""
 
 
 class KeyStore:
@@ -90,24 +87,11 @@ class KeyStore:
         if self._key is not None and now - self._fetched_at < self._max_age:
             return self._key
         self._key = None
-        try:
-            value = self._fetch()
-        except Exception as exc:  # whatever the store's failure, the answer is "cannot tell", never "allowed"
-            raise KeyUnavailableError(type(exc).__name__) from exc
-        key = value.strip()
-        if not key:
-            raise KeyUnavailableError("EmptyKey")
-        self._key, self._fetched_at = key.encode("utf-8"), now
+        key = read_stored_key(
+            secret_name=self.secret_name, parameter_name=self.parameter_name, client_for=self._store_client
+        )
+        self._key, self._fetched_at = key, now
         return self._key
-
-    def _fetch(self) -> str:
-        if self.secret_name is not None:
-            response = self._store_client("secretsmanager").get_secret_value(SecretId=self.secret_name)
-            if response.get("SecretString") is not None:
-                return str(response["SecretString"])
-            return bytes(response["SecretBinary"]).decode("utf-8")
-        response = self._store_client("ssm").get_parameter(Name=self.parameter_name, WithDecryption=True)
-        return str(response["Parameter"]["Value"])
 
     def _store_client(self, service: str) -> Any:
         if self._client is None:

@@ -17,7 +17,7 @@ from .errors import install_error_handlers
 from .middleware import JsonCORSMiddleware, RequestMiddleware
 from .model_source import S3Client
 from .observability import Observability
-from .routes import predict_router, service_router
+from .routes import health_router, predict_router, service_router
 from .security import ApiKeyGuard
 from .services import Services
 from .settings import Settings, get_settings
@@ -27,7 +27,7 @@ Classifies a text into one of six emotions (anger, fear, joy, love, sadness, sur
 probabilities of all six.
 
 Every error has one JSON shape: `{"error": {"code", "message", "request_id"}}`. When the deployment
-requires an API key, send it in the `x-api-key` header.
+requires an API key, send it in the `x-api-key` header: every route needs it but `/health` and the demo page.
 """
 
 
@@ -41,13 +41,20 @@ def create_app(services: Services) -> FastAPI:
             {"name": "predict", "description": "Classify texts."},
             {"name": "service", "description": "Health and model facts."},
         ],
+        # No Swagger UI or ReDoc: FastAPI loads them from a CDN at a floating version, into the demo page's origin.
+        # The schema is served by service_router, behind the key like every route but /health and the demo page.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     services.attach(app)
     install_error_handlers(app)
     # Wired only when a key is configured: an open deployment then neither pays for the check on every request
-    # nor advertises a key header in /docs that it ignores.
-    app.include_router(predict_router, dependencies=[ApiKeyDep] if services.api_key_guard.is_required else [])
-    app.include_router(service_router)
+    # nor advertises a key header in its schema that it ignores.
+    keyed = [ApiKeyDep] if services.api_key_guard.is_required else []
+    app.include_router(predict_router, dependencies=keyed)
+    app.include_router(service_router, dependencies=keyed)
+    app.include_router(health_router)
     app.include_router(demo_router)
     settings = services.settings
     if settings.cors_allow_origins:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from .backends import Backend, ModelInfo, ModelLoadError, load_backend
-from .model_source import S3Client, resolve_model_dir
+from .model_source import S3Client, resolve_model_dir, sha256_of
 from .observability import Observability
 from .schemas import Prediction
 from .settings import Settings
@@ -60,15 +58,6 @@ class Classifier:
 
     def _judge(self, texts: Sequence[str]) -> list[Prediction]:
         return self.trust.judge(texts, self._backend.run(texts), self._backend.config.labels_by_index)
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a weights file: about 10 ms for the bundled 22 MB graph, paid once at load."""
-    digest = hashlib.sha256()
-    with path.open("rb") as weights:
-        for chunk in iter(lambda: weights.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass

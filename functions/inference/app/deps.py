@@ -12,13 +12,17 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from apikey import API_KEY_HEADER, presented_key
+
 from .classifier import Classifier
 from .errors import AuthUnavailableError, ModelUnavailableError, UnauthorizedError
 from .security import KeyUnavailableError
 from .services import Services, services_of
 
+# The two security schemes only declare the key's headers in the OpenAPI schema; the key itself is read by the
+# parser the authorizer and the pre-traffic hook share (``apikey.presented_key``), so all three agree on it.
 _api_key_header = APIKeyHeader(
-    name="x-api-key", auto_error=False, description="Required when the deployment sets a key."
+    name=API_KEY_HEADER, auto_error=False, description="Required when the deployment sets a key."
 )
 #: The same key as ``Authorization: Bearer``: what huggingface_hub's InferenceClient(token=...) sends.
 _bearer = HTTPBearer(auto_error=False, description="The API key as a bearer token, instead of x-api-key.")
@@ -39,14 +43,12 @@ async def get_classifier(request: Request) -> Classifier:
 
 async def require_api_key(
     request: Request,
-    presented: Annotated[str | None, Depends(_api_key_header)],
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    _declared_key: Annotated[str | None, Depends(_api_key_header)],
+    _declared_bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
     guard = services_of(request.app).api_key_guard
-    if presented is None and bearer is not None:
-        presented = bearer.credentials
     try:
-        is_valid = guard.is_valid(presented)
+        is_valid = guard.is_valid(presented_key(request.headers))
     except KeyUnavailableError:
         raise AuthUnavailableError from None
     if not is_valid:

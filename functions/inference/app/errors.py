@@ -5,7 +5,8 @@ Messages are fixed strings chosen here: exception text, input values and stack t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping
+import re
+from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -14,7 +15,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .observability import add_log_fields
-from .schemas import ErrorBody, ErrorDetail, ErrorInfo
+from .schemas import MAX_ERROR_DETAILS, TOO_MANY_ITEMS, ErrorBody, ErrorDetail, ErrorInfo
+from .services import services_of
 
 REQUEST_ID_HEADER = "x-request-id"
 
@@ -50,6 +52,11 @@ class BatchTooLargeError(InvalidInputError):
     """Raised when a batch has more texts than MAX_BATCH."""
 
     code = "batch_too_large"
+
+
+def batch_too_large(max_batch: int) -> BatchTooLargeError:
+    """The refusal of a batch over MAX_BATCH, whether the route or the schema (over MAX_ITEMS) counted it."""
+    return BatchTooLargeError(f"A batch holds at most {max_batch} texts.")
 
 
 class InvalidBodyError(ServiceError):
@@ -129,7 +136,7 @@ class NotFoundError(ServiceError):
 
     status_code = 404
     code = "not_found"
-    message = "There is no such path. See /docs for the API."
+    message = "There is no such path. See /openapi.json for the API."
 
 
 class MethodNotAllowedError(ServiceError):
@@ -137,7 +144,7 @@ class MethodNotAllowedError(ServiceError):
 
     status_code = 405
     code = "method_not_allowed"
-    message = "This path does not accept that method. See /docs for the API."
+    message = "This path does not accept that method. See /openapi.json for the API."
 
 
 class HttpError(ServiceError):
@@ -163,10 +170,14 @@ _HTTP_ERRORS: dict[int, type[ServiceError]] = {
 }
 
 
-def error_body(error: ServiceError, request_id: str, *, details: list[ErrorDetail] | None = None) -> dict[str, Any]:
-    """The one error body, as JSON-ready data: ``{"error": {"code", "message", "request_id"[, "details"]}}``."""
-    body = ErrorBody(error=ErrorInfo(code=error.code, message=error.message, request_id=request_id, details=details))
-    return body.model_dump(exclude_none=True)
+def error_body(
+    error: ServiceError, request_id: str, *, details: list[ErrorDetail] | None = None, detail_count: int | None = None
+) -> dict[str, Any]:
+    """The one error body, as JSON-ready data: ``{"error": {"code", "message", "request_id"[, "details", ...]}}``."""
+    info = ErrorInfo(
+        code=error.code, message=error.message, request_id=request_id, details=details, detail_count=detail_count
+    )
+    return ErrorBody(error=info).model_dump(exclude_none=True)
 
 
 def error_response(
@@ -175,6 +186,7 @@ def error_response(
     *,
     scope: MutableMapping[str, Any] | None = None,
     details: list[ErrorDetail] | None = None,
+    detail_count: int | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     """The one error body as an HTTP response, the request id in the body and the header.
@@ -186,9 +198,10 @@ def error_response(
         log_fields: dict[str, Any] = {"error_code": error.code}
         if details:
             log_fields["details"] = [detail.model_dump() for detail in details]
+            log_fields["detail_count"] = detail_count
         add_log_fields(scope, log_fields)
     return JSONResponse(
-        error_body(error, request_id, details=details),
+        error_body(error, request_id, details=details, detail_count=detail_count),
         status_code=error.status_code,
         headers={**(headers or error.headers or {}), REQUEST_ID_HEADER: request_id},
     )
@@ -199,14 +212,21 @@ def request_id_of(scope: Mapping[str, Any]) -> str:
     return str(scope["state"]["request_id"])
 
 
-def _validation_details(errors: list[Any]) -> list[ErrorDetail]:
-    """Keep only where and what kind: pydantic's messages and inputs could echo the client's text."""
+#: A location part a client can act on: a field name or an index. Pydantic also puts the names of union members and
+#: validators there (``function-after[_check_text(), str]``), which say nothing to a client and expose internals.
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _validation_details(errors: Sequence[Any]) -> list[ErrorDetail]:
+    """Keep only where (field names and indexes) and what kind, for the first MAX_ERROR_DETAILS problems:
+    pydantic's messages and inputs could echo the client's text, and a body listing every problem of a large
+    request would be larger than Lambda may answer."""
     return [
         ErrorDetail(
-            loc=[str(part) if not isinstance(part, int) else part for part in err.get("loc", ())],
+            loc=[part for part in err.get("loc", ()) if isinstance(part, int) or _FIELD_NAME.fullmatch(str(part))],
             type=str(err.get("type", "value_error")),
         )
-        for err in errors
+        for err in errors[:MAX_ERROR_DETAILS]
     ]
 
 
@@ -215,10 +235,18 @@ async def _on_service_error(request: Request, exc: ServiceError) -> JSONResponse
 
 
 async def _on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    details = _validation_details(list(exc.errors()))
-    is_syntax = any(detail.type == "json_invalid" for detail in details)
-    error = InvalidBodyError() if is_syntax else InvalidInputError()
-    return error_response(error, request_id_of(request.scope), scope=request.scope, details=details)
+    errors = exc.errors()
+    details = _validation_details(errors)
+    error: ServiceError
+    if any(detail.type == "json_invalid" for detail in details):
+        error = InvalidBodyError()
+    elif any(detail.type == TOO_MANY_ITEMS for detail in details):
+        error = batch_too_large(services_of(request.app).settings.max_batch)
+    else:
+        error = InvalidInputError()
+    return error_response(
+        error, request_id_of(request.scope), scope=request.scope, details=details, detail_count=len(errors)
+    )
 
 
 async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -1,8 +1,8 @@
 """API Gateway specifics Mangum leaves to us: stage prefixes, the request id in the scope, strict body decoding,
 and replies built without the app.
 
-Behind a named stage the browser sees ``/dev/docs``; with ``root_path`` set to ``/dev`` FastAPI routes the
-request and points /docs at ``/dev/openapi.json``.
+Behind a named stage the browser sees ``/dev/openapi.json``; with ``root_path`` set to ``/dev`` FastAPI routes the
+request and the schema names ``/dev`` as its server.
 """
 
 from __future__ import annotations

@@ -11,6 +11,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from apikey import hold_library_loggers
+
 from .api import build_app
 from .errors import UnsupportedEventError, error_body
 from .gateway import request_id_of_event
@@ -18,6 +20,8 @@ from .services import services_of
 from .settings import get_settings
 from .sources import Invocation, event_sources
 
+# Before anything calls AWS: at LOG_LEVEL=DEBUG botocore would log the key store's answer, the key with it.
+hold_library_loggers()
 app = build_app(get_settings())
 services = services_of(app)
 observability = services.observability

@@ -1,7 +1,13 @@
-"""Where the model comes from: the baked directory, or an S3 prefix downloaded once per cold start."""
+"""Where the model comes from: the baked directory, or an S3 prefix downloaded once per cold start.
+
+With MODEL_SHA256 set, a model from S3 is loaded only when its digest matches (``model_digest``): the sha256 of the
+``sha256sum`` listing of every file, paths relative to the prefix, sorted by byte value. The README's "Model digest"
+gives the one shell command that computes it from the folder uploaded.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tempfile
 from pathlib import Path
@@ -15,7 +21,15 @@ if TYPE_CHECKING:
 else:
     S3Client = Any
 
-__all__ = ["S3_RETRIES", "S3Client", "download_s3_model", "resolve_model_dir", "split_s3_uri"]
+__all__ = [
+    "S3_RETRIES",
+    "S3Client",
+    "download_s3_model",
+    "model_digest",
+    "resolve_model_dir",
+    "sha256_of",
+    "split_s3_uri",
+]
 
 #: Bounded retries: a cold start must give up in seconds, not hang until the Lambda timeout.
 S3_RETRIES = {"max_attempts": 3, "mode": "standard"}
@@ -26,9 +40,40 @@ def resolve_model_dir(settings: Settings, *, s3_client: S3Client | None = None) 
     """Return the local model directory and a description of its source."""
     if settings.model_s3_uri is None:
         return settings.model_path, str(settings.model_path)
-    return download_s3_model(
-        settings.model_s3_uri, settings.model_cache_dir, s3_client=s3_client
-    ), settings.model_s3_uri
+    model_dir = download_s3_model(settings.model_s3_uri, settings.model_cache_dir, s3_client=s3_client)
+    if settings.model_sha256 is not None and model_digest(model_dir) != settings.model_sha256:
+        # Fail closed, and keep no copy a later cold start could reuse.
+        shutil.rmtree(model_dir, ignore_errors=True)
+        raise ModelLoadError(f"the model under {settings.model_s3_uri} does not match MODEL_SHA256")
+    return model_dir, settings.model_s3_uri
+
+
+def model_digest(model_dir: Path) -> str:
+    """The digest MODEL_SHA256 is compared with: sha256 of ``sha256sum``'s listing of every file in ``model_dir``.
+
+    One line per file, ``<hex sha256>  <path>\n``, paths relative to ``model_dir`` with ``/``, sorted by their UTF-8
+    bytes (``LC_ALL=C sort``); the download's own marker is not part of the model. The same as
+    ``cd DIR && find . -type f -printf '%P\n' | LC_ALL=C sort | xargs -d '\n' sha256sum | sha256sum``.
+    """
+    files = sorted(
+        (path.relative_to(model_dir).as_posix() for path in model_dir.rglob("*") if path.is_file()),
+        key=lambda name: name.encode("utf-8"),
+    )
+    listing = hashlib.sha256()
+    for name in files:
+        if name == _COMPLETE_MARKER:
+            continue
+        listing.update(f"{sha256_of(model_dir / name)}  {name}\n".encode())
+    return listing.hexdigest()
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file: about 10 ms for the bundled 22 MB graph."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:

@@ -12,10 +12,11 @@ from itertools import islice
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 
 from .classifier import Classifier
 from .deps import ClassifierDep, ServicesDep
-from .errors import AuthUnavailableError, BatchTooLargeError, ModelUnavailableError, TextTooLongError
+from .errors import AuthUnavailableError, ModelUnavailableError, TextTooLongError, batch_too_large
 from .observability import add_log_fields
 from .schemas import (
     BatchPredictRequest,
@@ -48,13 +49,15 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 #: Classification routes; the app adds the API key check to them when the deployment requires a key.
 predict_router = APIRouter(tags=["predict"])
-#: Health and model facts: always open, so load balancers and dashboards need no key.
+#: Model facts and the OpenAPI schema: like the predictions, they need the key when the deployment requires one.
 service_router = APIRouter(tags=["service"])
+#: Health: always open, so load balancers and dashboards need no key; it names no model location.
+health_router = APIRouter(tags=["service"])
 
 
 def _check_limits(texts: list[str], settings: Settings) -> None:
     if len(texts) > settings.max_batch:
-        raise BatchTooLargeError(f"A batch holds at most {settings.max_batch} texts.")
+        raise batch_too_large(settings.max_batch)
     if any(len(text) > settings.max_text_chars for text in texts):
         raise TextTooLongError(f"A text holds at most {settings.max_text_chars} characters.")
 
@@ -119,7 +122,7 @@ async def hub_text_classification(
     ]
 
 
-@service_router.get("/health", response_model=HealthResponse, responses={503: _ERRORS[503]})
+@health_router.get("/health", response_model=HealthResponse, responses={503: _ERRORS[503]})
 async def health(services: ServicesDep) -> HealthResponse:
     """200 only when the model is loaded and, if a key is required, the key store is readable."""
     state = services.model_state
@@ -130,7 +133,7 @@ async def health(services: ServicesDep) -> HealthResponse:
         raise AuthUnavailableError
     info = state.classifier.info
     return HealthResponse(
-        model=ModelSummary(name=info.name, source=info.source, backend=info.backend),
+        model=ModelSummary(name=info.name, backend=info.backend),
         labels=list(state.classifier.labels),
         loaded_at=state.classifier.loaded_at,
         load_seconds=round(state.classifier.load_seconds, 3),
@@ -157,3 +160,14 @@ async def model(classifier: ClassifierDep) -> ModelInfoResponse:
         backend=info.backend,
         labels=list(classifier.labels),
     )
+
+
+@service_router.get("/openapi.json", include_in_schema=False)
+async def openapi_schema(request: Request) -> JSONResponse:
+    """The OpenAPI schema; behind a stage path (root_path ``/dev``) it names that path as its server."""
+    app = request.app
+    root_path = request.scope.get("root_path", "").rstrip("/")
+    schema = dict(app.openapi())
+    if root_path:
+        schema["servers"] = [{"url": root_path}]
+    return JSONResponse(schema)

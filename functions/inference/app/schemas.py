@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, StrictInt, StrictStr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 EXAMPLE_PROBABILITIES: dict[str, JsonValue] = {
     "joy": 0.9871,
@@ -40,29 +51,60 @@ def _check_text(value: str) -> str:
 
 Text = Annotated[StrictStr, AfterValidator(_check_text)]
 
+#: The most problems an error body lists; ``detail_count`` says how many there were.
+MAX_ERROR_DETAILS = 5
 
-class PredictRequest(BaseModel):
+#: The most texts any request may list: MAX_BATCH's ceiling (settings.py). The routes apply MAX_BATCH itself.
+MAX_ITEMS = 256
+#: The validation error of a list over MAX_ITEMS: answered as batch_too_large, like a batch over MAX_BATCH.
+TOO_MANY_ITEMS = "batch_too_large"
+
+
+def _check_item_count(value: object) -> object:
+    """Refuse an over-long list before its items are validated: 60,000 bad items must cost one error, not 60,000."""
+    if isinstance(value, list) and len(value) > MAX_ITEMS:
+        raise PydanticCustomError(
+            TOO_MANY_ITEMS, "List should have at most {max_length} items", {"max_length": MAX_ITEMS}
+        )
+    return value
+
+
+#: 1 to MAX_ITEMS texts.
+TextList = Annotated[list[Text], BeforeValidator(_check_item_count), Field(min_length=1, max_length=MAX_ITEMS)]
+
+
+class RequestBody(BaseModel):
+    """A request body: unknown fields are refused, and a body of thousands of them is one problem, not thousands."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _few_unknown_fields(cls, data: object) -> object:
+        if isinstance(data, dict) and len(data) > len(cls.model_fields) + MAX_ERROR_DETAILS:
+            raise PydanticCustomError("extra_forbidden", "Too many fields; only the documented ones are accepted")
+        return data
+
+
+class PredictRequest(RequestBody):
     """One text to classify."""
 
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"text": "I am feeling very happy today!"}]}
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [{"text": "I am feeling very happy today!"}]})
 
     text: Text = Field(description="The text to classify; at most MAX_TEXT_CHARS characters (default 5,000).")
     top_k: TopK = None
 
 
-class BatchPredictRequest(BaseModel):
+class BatchPredictRequest(RequestBody):
     """Several texts classified in one model call."""
 
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={
             "examples": [{"texts": ["I am feeling very happy today!", "This traffic makes me furious."]}]
         },
     )
 
-    texts: list[Text] = Field(min_length=1, description="Texts to classify; 1 to MAX_BATCH items (default 32).")
+    texts: TextList = Field(description="Texts to classify; 1 to MAX_BATCH items (default 32).")
     top_k: TopK = None
 
 
@@ -108,10 +150,8 @@ class BatchPredictResponse(BaseModel):
     predictions: list[Prediction]
 
 
-class HubParameters(BaseModel):
+class HubParameters(RequestBody):
     """The Hugging Face text-classification parameters this service honours."""
-
-    model_config = ConfigDict(extra="forbid")
 
     top_k: TopK = None
     function_to_apply: Literal["softmax"] | None = Field(
@@ -119,11 +159,10 @@ class HubParameters(BaseModel):
     )
 
 
-class HubRequest(BaseModel):
+class HubRequest(RequestBody):
     """The Hugging Face Inference API's text-classification request (what huggingface_hub's client sends)."""
 
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={
             "examples": [
                 {"inputs": "I am feeling very happy today!"},
@@ -133,7 +172,7 @@ class HubRequest(BaseModel):
         },
     )
 
-    inputs: Text | Annotated[list[Text], Field(min_length=1)] = Field(description="One text, or 1 to MAX_BATCH texts.")
+    inputs: Text | TextList = Field(description="One text, or 1 to MAX_BATCH texts.")
     parameters: HubParameters | None = None
 
 
@@ -149,10 +188,9 @@ HubResponse = list[list[LabelScore]]
 
 
 class ModelSummary(BaseModel):
-    """Which model answers."""
+    """Which model answers; where it was loaded from is in ``/model``, behind the key, not here."""
 
     name: str
-    source: str
     backend: str
 
 
@@ -167,7 +205,6 @@ class HealthResponse(BaseModel):
                     "model_loaded": True,
                     "model": {
                         "name": "emotion-distilbert-minilm-l6-distilled",
-                        "source": "/var/task/model",
                         "backend": "onnx",
                     },
                     "labels": ["anger", "fear", "joy", "love", "sadness", "surprise"],
@@ -220,7 +257,10 @@ class ErrorInfo(BaseModel):
     code: str = Field(examples=["invalid_input"])
     message: str = Field(examples=["The request body is not valid."])
     request_id: str = Field(examples=["c6af9ac6-7b61-11e6-9a41-93e8deadbeef"])
-    details: list[ErrorDetail] | None = None
+    details: list[ErrorDetail] | None = Field(
+        None, description="For an invalid body: the first few problems found (at most MAX_ERROR_DETAILS)."
+    )
+    detail_count: int | None = Field(None, description="How many problems were found in all, listed or not.")
 
 
 class ErrorBody(BaseModel):

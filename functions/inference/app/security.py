@@ -1,22 +1,23 @@
 """Optional API-key check: the key lives in Secrets Manager or SSM and is fetched through Powertools, cached.
 
-Fails closed: when a key source is configured but cannot be read, requests are refused, never let through.
+What a valid stored key is and how a presented one compares are the shared ``apikey`` module's (also the
+authorizer's and the pre-traffic hook's). Fails closed: when a key source is configured but cannot be read, or holds
+no valid key, requests are refused, never let through.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hmac
 from typing import TYPE_CHECKING, Any
+
+from apikey import KeyUnavailableError, expected_key, is_match
 
 from .settings import Settings
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
 
-
-class KeyUnavailableError(Exception):
-    """Raised when the configured key source cannot be read."""
+__all__ = ["ApiKeyGuard", "KeyUnavailableError"]
 
 
 class ApiKeyGuard:
@@ -42,17 +43,17 @@ class ApiKeyGuard:
     def _expected_key(self) -> bytes:
         """The current key; Powertools caches it for API_KEY_CACHE_SECONDS so a rotation is picked up."""
         try:
-            value = self._fetch()
+            key = expected_key(self._fetch())
+        except KeyUnavailableError as exc:
+            self.last_failure = str(exc)
+            self._logger.error("api_key_unavailable", extra={"reason": self.last_failure})
+            raise
         except Exception as exc:  # any failure of the key store must deny, whatever its type
             self.last_failure = type(exc).__name__
             self._logger.error("api_key_unavailable", extra={"reason": self.last_failure})
-            raise KeyUnavailableError from exc
-        key = (value.decode() if isinstance(value, bytes) else str(value)).strip()
-        if not key:
-            self.last_failure = "EmptyKey"
-            raise KeyUnavailableError
+            raise KeyUnavailableError(self.last_failure) from exc
         self.last_failure = None
-        return key.encode()
+        return key
 
     def _fetch(self) -> str | bytes:
         from aws_lambda_powertools.utilities import parameters
@@ -80,6 +81,4 @@ class ApiKeyGuard:
         """True when no key is required or ``presented`` matches; raises KeyUnavailableError if it can't tell."""
         if not self.is_required:
             return True
-        expected = self._expected_key()
-        candidate = (presented or "").encode("utf-8", "surrogateescape")
-        return hmac.compare_digest(candidate, expected)
+        return is_match(presented, self._expected_key())

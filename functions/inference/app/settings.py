@@ -7,14 +7,16 @@ environment; a bad value fails the cold start with the variable's name instead o
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .backends import BACKENDS
+from .schemas import MAX_ITEMS
 
 #: The bundled model sits next to the ``app`` package, both locally and in the image (/var/task/model).
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "model"
@@ -30,6 +32,13 @@ class Settings(BaseSettings):
         None,
         description="s3://bucket/prefix of a model fetched into MODEL_CACHE_DIR at cold start; wins over MODEL_PATH.",
     )
+    model_sha256: str | None = Field(
+        None,
+        description=(
+            "Expected digest of the model fetched from MODEL_S3_URI (README: Model digest); the model is refused "
+            "unless it matches. Only with MODEL_S3_URI."
+        ),
+    )
     model_cache_dir: Path = Field(
         Path("/tmp/model"),  # /tmp is the only writable path on Lambda  # noqa: S108  # nosec B108
         description="Where an S3 model is downloaded to.",
@@ -40,7 +49,7 @@ class Settings(BaseSettings):
     num_threads: int = Field(
         0, ge=0, description="Intra-op threads for inference; 0 uses the CPUs this process may run on."
     )
-    max_batch: int = Field(32, ge=1, le=256, description="Most texts accepted by POST /predict/batch.")
+    max_batch: int = Field(32, ge=1, le=MAX_ITEMS, description="Most texts accepted by POST /predict/batch.")
     max_text_chars: int = Field(5000, ge=1, description="Most characters accepted in one text.")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Most bytes accepted in one request body.")
     api_key_secret_name: str | None = Field(
@@ -80,7 +89,7 @@ class Settings(BaseSettings):
         description="CloudWatch namespace of the EMF metrics.",
     )
 
-    @field_validator("model_s3_uri", "api_key_secret_name", "api_key_parameter_name", mode="before")
+    @field_validator("model_s3_uri", "model_sha256", "api_key_secret_name", "api_key_parameter_name", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """SAM passes optional parameters as empty strings; treat those as unset."""
@@ -101,6 +110,19 @@ class Settings(BaseSettings):
         if value is not None and (not value.startswith("s3://") or len(value) <= len("s3://")):
             raise ValueError("MODEL_S3_URI must look like s3://bucket/prefix")
         return value
+
+    @field_validator("model_sha256")
+    @classmethod
+    def _must_be_sha256(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", value.strip()):
+            raise ValueError("MODEL_SHA256 must be 64 hexadecimal digits (a sha256)")
+        return value.strip().lower() if value is not None else None
+
+    @model_validator(mode="after")
+    def _digest_needs_s3(self) -> Settings:
+        if self.model_sha256 is not None and self.model_s3_uri is None:
+            raise ValueError("MODEL_SHA256 verifies a model fetched from S3: set MODEL_S3_URI too, or unset it")
+        return self
 
     @field_validator("cors_allow_origins", mode="before")
     @classmethod

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from apikey import API_KEY_HEADER
+
 #: A text whose emotion no working model gets wrong, and that emotion.
 SAMPLE_TEXT = "I am feeling very happy today!"
 SAMPLE_EMOTION = "joy"
@@ -54,7 +56,7 @@ def http_event(
     if body is not None:
         headers["content-type"] = "application/json"
     if api_key is not None:
-        headers["x-api-key"] = api_key
+        headers[API_KEY_HEADER] = api_key
     route_key = f"{method} {path}"
     event: dict[str, Any] = {
         "version": "2.0",

@@ -16,14 +16,16 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypedDict
 
+from apikey import STORE_VARIABLES, KeyUnavailableError, hold_library_loggers, read_stored_key
+
 from .checks import BadAnswerError, Check, build_checks, parse_answer
-from .keys import KeyUnavailableError, read_api_key
 
 TARGET_ENV = "TARGET_FUNCTION_VERSION"
 #: Long enough for a cold start of the image (model load included) plus the function's 28 s timeout.
 INVOKE_READ_TIMEOUT_SECONDS = 90
 
 logger = logging.getLogger(__name__)
+hold_library_loggers()
 
 Status = Literal["Succeeded", "Failed"]
 
@@ -68,6 +70,15 @@ def run_checks(target: str, checks: list[Check], lambda_client: Any) -> list[str
             continue
         problems.extend(f"{check.name}: {problem}" for problem in check.verify(answer))
     return problems
+
+
+def read_api_key(environ: Mapping[str, str], client_for: Callable[[str], Any]) -> str | None:
+    """The key the samples must carry (the store the function reads, through the shared ``apikey`` module), or None
+    when the deployment requires none; raises KeyUnavailableError when it cannot be read."""
+    secret_name, parameter_name = (environ.get(name, "").strip() or None for name in STORE_VARIABLES)
+    if secret_name is None and parameter_name is None:
+        return None
+    return read_stored_key(secret_name=secret_name, parameter_name=parameter_name, client_for=client_for).decode()
 
 
 def run(
