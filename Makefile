@@ -135,6 +135,11 @@ classify: $(VENV)/.installed ## Classify a CSV (text column) or JSON Lines (text
 	@test -n "$(IN)" -a -n "$(OUT)" || { echo "usage: make classify IN=<file.csv|.jsonl> OUT=<file.csv|.jsonl>" >&2; exit 2; }
 	$(PY) -m scripts.classify "$(IN)" "$(OUT)"
 
+.PHONY: batch-invariance
+batch-invariance: $(VENV)/.installed ## One call per text vs a static, smoothed int8 graph: accuracy, trust, speed (docs/batch-invariance.md)
+	$(PY) -m scripts.batch_invariance --model-dir $(MODEL) --train-file $(DATA)/train.txt \
+		--validation-file $(DATA)/validation.txt
+
 .PHONY: right-size
 right-size: $(VENV)/.installed ## The image at 512-3008 MB under Lambda-like CPU limits: latency, cost, recommended size
 	$(PY) -m scripts.right_size --readme README.md
