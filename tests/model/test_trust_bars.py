@@ -65,7 +65,7 @@ def test_other_languages_are_unreliable(judge: Any) -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="not met on the 323-sentence set: about 20 % are flagged (the model card's trust table), mostly texts "
+    reason="not met on the 318-sentence set: about 20 % are flagged (the model card's trust table), mostly texts "
     "the model gets wrong; the 48 sentences of the first set were at the bar (4 of 48)",
 )
 def test_ordinary_emotional_sentences_are_rarely_flagged(judge: Any) -> None:

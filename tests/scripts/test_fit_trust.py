@@ -71,7 +71,7 @@ def test_fewer_components_ignore_the_directions_left_out() -> None:
 
 
 def test_the_wilson_interval_matches_the_textbook_and_stays_inside_0_to_1() -> None:
-    # 66 of 323 (the ordinary-English set's count at the time of writing): 20.4 %, interval about 16.4 to 25.2 %
+    # 66 of 323: 20.4 %, interval about 16.4 to 25.2 % (worked by hand from the formula)
     low, high = wilson_interval(66, 323)
     assert (round(low, 3), round(high, 3)) == (0.164, 0.252)
     assert wilson_interval(0, 48)[0] == 0.0 < wilson_interval(0, 48)[1] < 0.08
