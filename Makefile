@@ -115,16 +115,18 @@ trust: $(VENV)/.installed ## Fit MODEL's calibration, "no clear emotion" detecto
 	$(PY) -m scripts.fit_trust --model-dir $(MODEL) --train-file $(DATA)/train.txt \
 		--validation-file $(DATA)/validation.txt --readme README.md
 
-# The previous model folder, other seeds' metrics.json and a bench.py comparison, when there are any.
+# The previous model folder, other seeds' metrics.json and a bench.py comparison, when there are any; ONLY names
+# the card's blocks to refill (summary, validation, natural), keeping the last full run's comparison.
 BASELINE ?=
 SEEDS ?=
 BENCH ?=
+ONLY ?=
 
 .PHONY: model-report
 model-report: $(VENV)/.installed ## Score MODEL through the serving path; regenerate its card and the README's figures
 	$(PY) scripts/model_report.py --model-dir $(MODEL) --validation-file $(DATA)/validation.txt --readme README.md \
 		$(if $(BASELINE),--baseline-dir $(BASELINE)) $(if $(SEEDS),--seed-metrics $(SEEDS)) \
-		$(if $(BENCH),--bench-json $(BENCH))
+		$(if $(BENCH),--bench-json $(BENCH)) $(if $(ONLY),--only $(ONLY))
 
 .PHONY: bench
 bench: $(VENV)/.installed ## Benchmark MODEL: naive, pipeline, torch and ONNX serving side by side (docs/bench.png)
@@ -137,6 +139,11 @@ OUT ?=
 classify: $(VENV)/.installed ## Classify a CSV (text column) or JSON Lines (text field) file: make classify IN=in.csv OUT=out.csv
 	@test -n "$(IN)" -a -n "$(OUT)" || { echo "usage: make classify IN=<file.csv|.jsonl> OUT=<file.csv|.jsonl>" >&2; exit 2; }
 	$(PY) -m scripts.classify "$(IN)" "$(OUT)"
+
+.PHONY: batch-invariance
+batch-invariance: $(VENV)/.installed ## One call per text vs a static, smoothed int8 graph: accuracy, trust, speed (docs/batch-invariance.md)
+	$(PY) -m scripts.batch_invariance --model-dir $(MODEL) --train-file $(DATA)/train.txt \
+		--validation-file $(DATA)/validation.txt
 
 .PHONY: right-size
 right-size: $(VENV)/.installed ## The image at 512-3008 MB under Lambda-like CPU limits: latency, cost, recommended size

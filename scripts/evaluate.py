@@ -141,34 +141,27 @@ def serving_backend(model_dir: str | Path, kind: str = "onnx") -> Any:
     return load_backend(kind, Path(model_dir), source=str(model_dir), num_threads=available_cpus())
 
 
-def serving_outputs(
-    backend: Any, texts: Sequence[str], *, batch_size: int = 64
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """(logits, features) of a serving backend in input order, run in length-sorted batches.
+def serving_outputs(backend: Any, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
+    """(logits, features) of a serving backend in input order, one text per model call as the API runs them.
 
-    Logit columns follow the model's ``config.labels_by_index``; features are None for a graph without them.
+    Scores, trust fits and reports are then the answers clients get: int8 activations are quantised per model
+    call, so texts scored in shared calls would move each other (app/classifier.py). Logit columns follow the
+    model's ``config.labels_by_index``; features are None for a graph without them.
     """
-    logits = np.zeros((len(texts), len(backend.config.labels_by_index)), dtype=np.float32)
-    features: np.ndarray | None = None
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    for start in range(0, len(order), batch_size):
-        chunk = order[start : start + batch_size]
-        output = backend.run([texts[i] for i in chunk])
-        logits[chunk] = output.logits
-        if output.features is not None:
-            if features is None:
-                features = np.zeros((len(texts), output.features.shape[1]), dtype=np.float32)
-            features[chunk] = output.features
-    return logits, features
+    outputs = [backend.run([text]) for text in texts]
+    logits = np.concatenate([output.logits for output in outputs]).astype(np.float32, copy=False)
+    if any(output.features is None for output in outputs):
+        return logits, None
+    return logits, np.concatenate([output.features for output in outputs]).astype(np.float32, copy=False)
 
 
-def serving_probabilities(backend: Any, texts: Sequence[str], *, batch_size: int = 64) -> tuple[list[str], np.ndarray]:
+def serving_probabilities(backend: Any, texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
     """(labels, probabilities) from a serving backend; columns follow ``labels`` (sorted).
 
     The softmax of the raw logits, before the temperature the API applies (app/trust.py): the same argmax,
     so the same accuracy, without depending on the trust files fitted after the model.
     """
-    logits, _ = serving_outputs(backend, texts, batch_size=batch_size)
+    logits, _ = serving_outputs(backend, texts)
     model_order = list(backend.config.labels_by_index)
     labels = sorted(model_order)
     from app.trust import softmax

@@ -174,10 +174,15 @@ def cross_validate_calibration(logits: np.ndarray, gold: np.ndarray) -> dict[str
 
 
 def judged(trust: Trust, texts: Sequence[str], logits: np.ndarray, features: np.ndarray) -> list[list[str]]:
-    """The warnings the service would send for each text."""
-    output = ModelOutput(logits=logits, features=features, truncated=[False] * len(texts))
-    top = trust.probabilities(logits).max(axis=1)
-    return [list(codes) for codes in trust.warnings(texts, output, top)]
+    """The warnings the service would send for each text, judged alone as the service judges it (a matrix
+    product over many rows may round a distance differently from one over a single row)."""
+    found = []
+    for index, text in enumerate(texts):
+        rows = slice(index, index + 1)
+        output = ModelOutput(logits=logits[rows], features=features[rows], truncated=[False])
+        [codes] = trust.warnings([text], output, trust.probabilities(logits[rows]).max(axis=1))
+        found.append(list(codes))
+    return found
 
 
 def judge_cost(
@@ -220,10 +225,8 @@ def fit(
     backend = serving_backend(model_dir, "onnx")
     order = list(backend.config.labels_by_index)
 
-    def outputs(texts: Sequence[str], batch_size: int = 1) -> tuple[np.ndarray, np.ndarray]:
-        # One text per call by default, as /predict runs them: int8 activations are quantised per batch, so
-        # a text's features move a little with the texts padded beside it.
-        logits, features = serving_outputs(backend, texts, batch_size=batch_size)
+    def outputs(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        logits, features = serving_outputs(backend, texts)
         if features is None:
             raise SystemExit(f"{model_dir / ONNX_FILENAME} has no features output: re-export it (export_onnx.py)")
         return logits, features
@@ -281,6 +284,16 @@ def fit(
         for row, example in zip(details["natural"], natural, strict=True)
         if row["warnings"]
     ]
+    # Whether a warning marks an answer not to trust: how often flagged and unflagged answers miss the written label.
+    predicted = set_outputs["natural"][0].argmax(axis=1)
+    natural_wrong = [order[index] != example.label for index, example in zip(predicted, natural, strict=True)]
+    evaluation["natural"]["interval"] = wilson_interval(len(natural_flagged), len(natural))
+    evaluation["natural"]["flagged_wrong"] = sum(
+        wrong for wrong, row in zip(natural_wrong, details["natural"], strict=True) if row["warnings"]
+    )
+    evaluation["natural"]["unflagged_wrong"] = sum(
+        wrong for wrong, row in zip(natural_wrong, details["natural"], strict=True) if not row["warnings"]
+    )
     by_language: dict[str, list[bool]] = {}
     for (code, _), row in zip(foreign, details["non_english"], strict=True):
         by_language.setdefault(code, []).append(bool(row["warnings"]))
@@ -348,6 +361,14 @@ def plot_reliability(calibration: dict[str, Any], target: Path) -> None:
     plt.close(figure)
 
 
+def wilson_interval(successes: int, trials: int, *, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval of a rate: honest near 0 and for a few hundred texts, unlike the normal one."""
+    rate = successes / trials
+    centre = (rate + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * math.sqrt(rate * (1 - rate) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def pct(value: float) -> str:
     return f"{value * 100:.1f} %"
 
@@ -380,8 +401,14 @@ def trust_block(report: dict[str, Any]) -> str:
             "(lower is better)",
         ),
     ]
+    natural = evaluation["natural"]
+    notes = {
+        3: f" ({natural['flagged']} of {natural['texts']}; 95 % Wilson interval {pct(natural['interval'][0])} to "
+        f"{pct(natural['interval'][1])})"
+    }
     table = ["| set | rate | bar |", "|---|---|---|"]
-    table += [f"| {name} | **{pct(value)}** | {bar} |" for name, value, bar in rows]
+    table += [f"| {name} | **{pct(value)}**{notes.get(index, '')} | {bar} |" for index, (name, value, bar) in
+              enumerate(rows)]  # fmt: skip
     table.append(
         f"| expected calibration error, validation, {FOLDS}-fold cross-validated | "
         f"**{calibration['ece_before']:.4f} → {calibration['ece_after']:.4f}** (worst fold {worst_fold:.4f}) | "
@@ -389,8 +416,14 @@ def trust_block(report: dict[str, Any]) -> str:
     )
     must = evaluation["must_stay_reliable"]
     validation = evaluation["validation"]
+    unflagged = natural["texts"] - natural["flagged"]
     lines_ = [
         *table,
+        "",
+        f"Ordinary English sentences: {natural['flagged_wrong']} of the {natural['flagged']} flagged got another "
+        f"label than the one they were written as ({pct(natural['flagged_wrong'] / max(natural['flagged'], 1))}), "
+        f"{natural['unflagged_wrong']} of the {unflagged} others "
+        f"({pct(natural['unflagged_wrong'] / max(unflagged, 1))}): a warning marks answers not to trust.",
         "",
         f"Temperature **{report['temperature']:.3f}** (fitted on all of validation); thresholds: "
         f"`low_confidence` under {thresholds['low_confidence']:.2f} calibrated top probability "

@@ -37,6 +37,8 @@ DATA_DIR = ROOT / "tests" / "data"
 NATURAL = DATA_DIR / "natural_sentences.txt"
 NEUTRAL = DATA_DIR / "neutral_statements.txt"
 REPORT_FILENAME = "serving_metrics.json"
+#: The card's blocks scored from the model folder alone (the others need the seeds' runs or a previous model).
+SCORED_SECTIONS = ("summary", "validation", "natural")
 RESAMPLES = 2000
 
 
@@ -386,6 +388,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed-metrics", type=Path, nargs="*", default=[], help="metrics.json of each seed's run")
     parser.add_argument("--bench-json", type=Path, help="bench.py output with the onnx and baseline variants")
     parser.add_argument("--readme", type=Path, help="also fill this document's GENERATED block 'model' (the summary)")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=SCORED_SECTIONS,
+        help="refill only these blocks of the card, scored again; the seeds' and the baseline's figures of the "
+        "last full run are kept (for a changed evaluation set, without the previous model folder at hand)",
+    )
     args = parser.parse_args(argv)
     report = build_report(
         args.model_dir,
@@ -394,6 +403,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed_metrics=args.seed_metrics,
         bench_json=args.bench_json,
     )
+    if args.only:
+        previous = json.loads((args.model_dir / REPORT_FILENAME).read_text(encoding="utf-8"))
+        report = {**{key: previous[key] for key in ("seeds", "baseline") if key in previous}, **report}
+        report["seeds"] = report["seeds"] or previous.get("seeds")
     (args.model_dir / REPORT_FILENAME).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     validation = report["validation"]
     plot_confusion(
@@ -406,8 +419,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     card = args.model_dir / "README.md"
     export = json.loads((args.model_dir / "onnx_export.json").read_text(encoding="utf-8"))
     sections = card_sections(report, metrics, export)
+    if args.only:
+        sections = {name: text for name, text in sections.items() if name in args.only}
     card.write_text(render(card.read_text(encoding="utf-8"), sections, where=card), encoding="utf-8")
-    if args.readme:
+    if args.readme and "summary" in sections:
         readme = args.readme.read_text(encoding="utf-8")
         args.readme.write_text(render(readme, {"model": sections["summary"]}, where=args.readme), encoding="utf-8")
     print(json.dumps({key: report[key] for key in ("neutral_statements", "seeds")}, indent=2))

@@ -11,6 +11,7 @@ from scripts.fit_trust import (
     fit_detector,
     fit_temperature,
     stratified_folds,
+    wilson_interval,
 )
 
 
@@ -67,3 +68,11 @@ def test_fewer_components_ignore_the_directions_left_out() -> None:
     detector = Detector(whitening, means)
     moved_off_axis = np.array([[6.0, 5.0, 5.0, 5.0]])
     assert detector.distances(moved_off_axis)[0] < 1.0
+
+
+def test_the_wilson_interval_matches_the_textbook_and_stays_inside_0_to_1() -> None:
+    # 66 of 323: 20.4 %, interval about 16.4 to 25.2 % (worked by hand from the formula)
+    low, high = wilson_interval(66, 323)
+    assert (round(low, 3), round(high, 3)) == (0.164, 0.252)
+    assert wilson_interval(0, 48)[0] == 0.0 < wilson_interval(0, 48)[1] < 0.08
+    assert wilson_interval(48, 48)[1] == pytest.approx(1.0)

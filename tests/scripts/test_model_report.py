@@ -71,3 +71,14 @@ def test_the_report_scores_through_the_serving_backend_and_fills_the_card(tiny_m
     assert "95 % interval" in card and "Known failure cases" in card and "KL(teacher ‖ student)" in card
     assert "| warm p50, short text, ms | 2.40 | 2.50 |" in card
     assert (model / "confusion_matrix.png").stat().st_size > 0
+
+    # WHEN only the blocks scored from the folder alone are refilled (no baseline or seeds at hand)
+    comparison = card[card.index("<!-- BEGIN GENERATED: comparison -->") : card.index("<!-- END GENERATED: comparison")]
+    (model / "README.md").write_text(card.replace("Known failure cases", "stale"))
+    assert main(["--model-dir", str(model), "--validation-file", str(validation), "--only", "natural"]) == 0
+    # THEN the natural block is new, and the comparison and its figures are the full run's
+    card = (model / "README.md").read_text()
+    assert "Known failure cases" in card and comparison in card
+    report = json.loads((model / "serving_metrics.json").read_text())
+    assert report["baseline"]["neutral_statements"] == report["neutral_statements"]
+    assert report["seeds"]["accuracy"]["mean"] == 0.5

@@ -57,15 +57,12 @@ def classify_rows(
 ) -> list[dict[str, Any]]:
     """A result for every row, in the rows' order; each valid text in its own model call, as ``POST /predict``.
 
-    The int8 graph quantises activations with one scale per batch, so in a batch a text's probabilities move a
-    little and, near a tie, its label (8 of 2,000 through ``/predict/batch``). One text per call gives every row
-    exactly the API's answer, on a laptop and on Lambda alike. Batches would buy little: the model alone is only
-    somewhat faster in length-sorted batches (the ceilings of scripts/bulk_bench.py), and fixing the scales at
-    export, which makes batches exact, cost validation accuracy and pushed the trust checks past their bars.
+    ``Classifier.predict`` gives every text its own model call, so each row gets exactly the API's answer, on a
+    laptop and on Lambda alike (docs/batch-invariance.md compares that with a batch-invariant int8 graph).
     """
     checked = [row_text(row, text_field, max_chars) for row in rows]
     valid = [index for index, (text, _) in enumerate(checked) if text is not None]
     texts = [checked[index][0] or "" for index in valid]
-    by_row = dict(zip(valid, classifier.predict(texts, each_alone=True), strict=True)) if valid else {}
+    by_row = dict(zip(valid, classifier.predict(texts), strict=True)) if valid else {}
     labels = classifier.labels
     return [result_of(by_row.get(index), error, labels) for index, (_, error) in enumerate(checked)]

@@ -37,27 +37,26 @@ class Classifier:
     def info(self) -> ModelInfo:
         return self._backend.info
 
-    def predict(self, texts: Sequence[str], *, each_alone: bool = False) -> list[Prediction]:
-        """Classify a batch; each call is a traced subsegment and emits the prediction metrics.
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        """Classify texts, each in its own model call; the whole call is one traced subsegment and metrics record.
 
-        ``each_alone`` gives every text its own model call, so each answer is the one ``POST /predict`` gives
-        (int8 activations are quantised per model call); the rows of a bulk job are traced and counted as one call.
+        The int8 graph quantises activations with one scale per model call, so in a shared call the longest or
+        loudest text would move every other text's probabilities and, near a tie or a threshold, its label or
+        warnings. Alone, each text gets exactly the answer ``POST /predict`` gives it, whatever the other texts
+        of the request, their number, order and lengths (docs/batch-invariance.md measures what this costs).
         """
-        predictions: list[Prediction] = self._traced_predict(texts, each_alone)
+        predictions: list[Prediction] = self._traced_predict(texts)
         return predictions
 
-    def _predict(self, texts: Sequence[str], each_alone: bool) -> list[Prediction]:
+    def _predict(self, texts: Sequence[str]) -> list[Prediction]:
         started = time.perf_counter()
-        if each_alone:
-            predictions = [prediction for text in texts for prediction in self._judge([text])]
-        else:
-            predictions = self._judge(texts)
+        predictions = [prediction for text in texts for prediction in self._judge(text)]
         latency_ms = (time.perf_counter() - started) * 1000
         self._observability.record_predictions(predictions, latency_ms)
         return predictions
 
-    def _judge(self, texts: Sequence[str]) -> list[Prediction]:
-        return self.trust.judge(texts, self._backend.run(texts), self._backend.config.labels_by_index)
+    def _judge(self, text: str) -> list[Prediction]:
+        return self.trust.judge([text], self._backend.run([text]), self._backend.config.labels_by_index)
 
 
 @dataclass

@@ -101,7 +101,7 @@ async def predict(body: PredictRequest, classifier: ClassifierDep, request: Requ
 async def predict_batch(
     body: BatchPredictRequest, classifier: ClassifierDep, request: Request, response: Response
 ) -> BatchPredictResponse:
-    """Classify up to MAX_BATCH texts in one model call; predictions come back in the order given."""
+    """Classify up to MAX_BATCH texts; each gets exactly the answer POST /predict gives it, in the order given."""
     predictions = _classify(body.texts, classifier, request, response, body.top_k)
     return BatchPredictResponse.model_construct(predictions=predictions)
 
