@@ -16,11 +16,16 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 EVENT ?= events/predict.json
 ENV ?= dev
-DATA ?= ../shared/data/emotion
+# The emotion data as text;label files: `make data` fetches them (pinned, sha256-verified) into this git-ignored folder.
+DATA ?= data/emotion
+# An offline mirror of the Hub dataset (a folder laid out like dair-ai/emotion) for `make data`; empty downloads.
+DATA_SOURCE ?=
+# The splits `make data` rebuilds (all three by default).
+SPLITS ?= train validation test
 MODEL ?= functions/inference/model
 # The teacher's probabilities for every training line (its README says where they come from); empty trains on gold
 # labels alone.
-TEACHER ?= $(DATA)/teacher/train-probs.tsv
+TEACHER ?= data/teacher/train-probs.tsv
 SEED ?= 42
 # scripts/predict.py reads EMOTION_API_URL itself; URL overrides it for `make predict`.
 URL ?= $(or $(EMOTION_API_URL),http://$(HOST):$(PORT))
@@ -95,20 +100,31 @@ validate: $(SAM_VENV)/.installed $(VENV)/.installed ## sam validate --lint and c
 
 .PHONY: train
 train: $(VENV)/.installed-train ## Train the default model from DATA, distilled from TEACHER, into artifacts/ (SEED=42)
+	$(call need-data,train.txt validation.txt)
 	$(PY) scripts/train.py --train-file $(DATA)/train.txt --validation-file $(DATA)/validation.txt \
 		$(if $(TEACHER),--teacher-file $(TEACHER)) --seed $(SEED) --output-dir artifacts/model-seed$(SEED) \
 		--log-dir artifacts/train-seed$(SEED)
 
+# Targets that read DATA say how to get it, rather than failing inside a script on a missing file.
+need-data = @for f in $(1); do test -f "$(DATA)/$$f" || { echo "$(DATA)/$$f is missing: run 'make data' first, or pass DATA=<folder>" >&2; exit 1; }; done
+
+.PHONY: data
+data: $(VENV)/.installed ## Fetch dair-ai/emotion (pinned revision) into DATA as text;label files, sha256-verified (DATA_SOURCE=<mirror>)
+	$(PY) -m scripts.fetch_data --data-dir $(DATA) $(if $(DATA_SOURCE),--source $(DATA_SOURCE)) --splits $(SPLITS)
+
 .PHONY: evaluate
 evaluate: $(VENV)/.installed ## Evaluate MODEL through the API's ONNX backend on DATA's validation split (artifacts/eval)
+	$(call need-data,validation.txt)
 	$(PY) scripts/evaluate.py --model-dir $(MODEL) --data-file $(DATA)/validation.txt --output-dir artifacts/eval
 
 .PHONY: export
 export: $(VENV)/.installed ## Export MODEL to int8 ONNX beside it, checked on DATA's validation split
+	$(call need-data,validation.txt)
 	$(PY) scripts/export_onnx.py --model-dir $(MODEL) --validation-file $(DATA)/validation.txt
 
 .PHONY: trust
 trust: $(VENV)/.installed ## Fit MODEL's calibration, "no clear emotion" detector and thresholds (trust.json, card, README)
+	$(call need-data,train.txt validation.txt)
 	$(PY) -m scripts.fit_trust --model-dir $(MODEL) --train-file $(DATA)/train.txt \
 		--validation-file $(DATA)/validation.txt --readme README.md
 
@@ -119,6 +135,7 @@ BENCH ?=
 
 .PHONY: model-report
 model-report: $(VENV)/.installed ## Score MODEL through the serving path; regenerate its card and the README's figures
+	$(call need-data,validation.txt)
 	$(PY) scripts/model_report.py --model-dir $(MODEL) --validation-file $(DATA)/validation.txt --readme README.md \
 		$(if $(BASELINE),--baseline-dir $(BASELINE)) $(if $(SEEDS),--seed-metrics $(SEEDS)) \
 		$(if $(BENCH),--bench-json $(BENCH))

@@ -1,7 +1,7 @@
 """Fit the trust checks of a model folder (calibration, "no clear emotion" detector, thresholds) and report them.
 
     python -m scripts.fit_trust --model-dir functions/inference/model \\
-        --train-file ../shared/data/emotion/train.txt --validation-file ../shared/data/emotion/validation.txt \\
+        --train-file data/emotion/train.txt --validation-file data/emotion/validation.txt \\
         --readme README.md
 
 Through the API's own ONNX backend (the features it serves), this script

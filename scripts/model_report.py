@@ -1,7 +1,7 @@
 """Score a model folder through the serving path (its int8 ONNX graph) and regenerate its model card's figures.
 
     python scripts/model_report.py --model-dir functions/inference/model \\
-        --validation-file ../shared/data/emotion/validation.txt \\
+        --validation-file data/emotion/validation.txt \\
         [--baseline-dir <the previous model>] [--seed-metrics artifacts/model-seed*/metrics.json] \\
         [--bench-json artifacts/bench/compare.json]
 

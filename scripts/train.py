@@ -16,9 +16,9 @@ model folder with fp16 safetensors weights (config dtype float32).
 
 Example::
 
-    python scripts/train.py --train-file ../shared/data/emotion/train.txt \\
-        --validation-file ../shared/data/emotion/validation.txt \\
-        --teacher-file ../shared/data/emotion/teacher/train-probs.tsv \\
+    python scripts/train.py --train-file data/emotion/train.txt \\
+        --validation-file data/emotion/validation.txt \\
+        --teacher-file data/teacher/train-probs.tsv \\
         --output-dir functions/inference/model
 """
 
@@ -122,6 +122,27 @@ def read_teacher(path: str | Path, labels: Sequence[str], examples: int) -> torc
         raise SystemExit(f"{path}: every row must be a probability distribution")
     rows = rows[:, [header.index(label) for label in labels]]
     return torch.tensor(rows / rows.sum(axis=1, keepdims=True), dtype=torch.float32)
+
+
+def verify_teacher(path: str | Path, train_file: str | Path) -> None:
+    """Refuse a teacher file that was not made for this training file (``teacher.json`` beside it records both sums).
+
+    Rows are matched to training lines by position, so another train file would silently pair the wrong soft
+    targets with every text.
+    """
+    manifest = Path(path).with_name("teacher.json")
+    if not manifest.is_file():
+        return
+    recorded = json.loads(manifest.read_text(encoding="utf-8"))
+    for name, expected, actual in (
+        (str(path), recorded["sha256"], sha256_file(path)),
+        (str(train_file), recorded["train_sha256"], sha256_file(train_file)),
+    ):
+        if actual != expected:
+            raise SystemExit(
+                f"{name}: sha256 {actual} is not the {expected} that {manifest} records; "
+                "pass TEACHER= (empty) to train on the gold labels alone"
+            )
 
 
 def soften(probs: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -300,6 +321,8 @@ def prepare(args: argparse.Namespace) -> Run:
     print(f"train token lengths {percentiles}; max_length {args.max_length} truncates {truncated}")
     label_index = {label: i for i, label in enumerate(labels)}
     targets = torch.tensor([label_index[e.label] for e in train])
+    if args.teacher_file:
+        verify_teacher(args.teacher_file, args.train_file)
     teacher = read_teacher(args.teacher_file, labels, len(train)) if args.teacher_file else None
     if teacher is not None:
         agreement = float((teacher.argmax(dim=1) == targets).float().mean())
