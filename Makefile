@@ -112,6 +112,14 @@ need-data = @for f in $(1); do test -f "$(DATA)/$$f" || { echo "$(DATA)/$$f is m
 data: $(VENV)/.installed ## Fetch dair-ai/emotion (pinned revision) into DATA as text;label files, sha256-verified (DATA_SOURCE=<mirror>)
 	$(PY) -m scripts.fetch_data --data-dir $(DATA) $(if $(DATA_SOURCE),--source $(DATA_SOURCE)) --splits $(SPLITS)
 
+# make model: the folder it builds (the bundled model changes only when OUT names it) and the training epochs.
+EPOCHS ?= 5
+
+.PHONY: model
+model: $(VENV)/.installed-train ## Rebuild a model from a fresh clone: data, train, int8 export, evaluate, trust, card into OUT (artifacts/model)
+	$(PY) -m scripts.model_pipeline --data-dir $(DATA) $(if $(DATA_SOURCE),--data-source $(DATA_SOURCE)) \
+		--out $(or $(OUT),artifacts/model) --teacher-file "$(TEACHER)" --seed $(SEED) --epochs $(EPOCHS)
+
 .PHONY: evaluate
 evaluate: $(VENV)/.installed ## Evaluate MODEL through the API's ONNX backend on DATA's validation split (artifacts/eval)
 	$(call need-data,validation.txt)
