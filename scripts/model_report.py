@@ -22,6 +22,7 @@ import argparse
 import json
 import statistics
 from collections.abc import Sequence
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,8 @@ DATA_DIR = ROOT / "tests" / "data"
 NATURAL = DATA_DIR / "natural_sentences.txt"
 NEUTRAL = DATA_DIR / "neutral_statements.txt"
 REPORT_FILENAME = "serving_metrics.json"
+#: A rebuild's validation figures next to this folder's, written by ``--rebuilt-dir`` and kept for later cards.
+REBUILD_FILENAME = "rebuild.json"
 RESAMPLES = 2000
 
 
@@ -166,6 +169,20 @@ def build_report(
     return report
 
 
+def reproduction(model_dir: Path, rebuilt_dir: Path, validation_file: Path, ours: dict[str, Any]) -> dict[str, Any]:
+    """How far a rebuild of this model (``make model`` from a fresh clone) lands from it, both through the API."""
+    theirs = score_labelled(serving_backend(rebuilt_dir), validation_file, intervals=False)
+    metrics = ("accuracy", "macro_f1")
+    return {
+        "weights_sha256": sha256_file(model_dir / "model.int8.onnx"),
+        "rebuilt_weights_sha256": sha256_file(rebuilt_dir / "model.int8.onnx"),
+        "validation_sha256": sha256_file(validation_file),
+        "shipped": {key: ours[key] for key in metrics},
+        "rebuilt": {key: theirs[key] for key in metrics},
+        "difference": {key: theirs[key] - ours[key] for key in metrics},
+    }
+
+
 # --------------------------------------------------------------------------- the model card's blocks
 
 
@@ -201,6 +218,52 @@ def card_sections(report: dict[str, Any], metrics: dict[str, Any], export: dict[
         "onnx": _onnx_block(export),
     }
     return sections
+
+
+def rebuild_block(metrics: dict[str, Any], rebuild: dict[str, Any] | None) -> str:
+    """The command that rebuilds this folder, what it reads, the versions it ran with, and how close a rebuild came."""
+    training, environment, data = metrics["training"], metrics["environment"], metrics["data"]
+    teacher = metrics.get("distillation")
+    lines = [
+        "From a fresh clone (`make data` fetches and verifies the data; the teacher ships in `data/teacher/`):",
+        "",
+        "```bash",
+        "make data",
+        f"make model OUT=functions/inference/model SEED={training['seed']} EPOCHS={training['epochs']}"
+        + ("" if teacher else " TEACHER="),
+        "```",
+        "",
+        "| input | sha256 |",
+        "|---|---|",
+        *(f"| `{entry['file']}` ({name}) | `{entry['sha256']}` |" for name, entry in data.items()),
+        *([f"| `{teacher['teacher_file']}` (teacher) | `{teacher['teacher_sha256']}` |"] if teacher else []),
+        "",
+        f"Trained with torch {environment['torch']}, Python {environment['python']} on {environment['device']} "
+        f"({environment['threads']} threads, {environment['machine']}); exported and scored with onnxruntime "
+        f"{version('onnxruntime')} and onnx {version('onnx')}.",
+        "",
+    ]
+    if rebuild is None:
+        lines.append(
+            "No rebuild measured yet: `make model` into another folder, then `make model-report REBUILT=<it>`."
+        )
+    else:
+        rows = [("accuracy", "accuracy"), ("macro_f1", "macro-F1")]
+        lines += [
+            "A rebuild by that command, scored through the API on the same validation file (measured):",
+            "",
+            "| validation | this folder | rebuild | difference |",
+            "|---|---|---|---|",
+            *(
+                f"| {label} | {pct(rebuild['shipped'][key])} | {pct(rebuild['rebuilt'][key])} | "
+                f"{100 * rebuild['difference'][key]:+.2f} points |"
+                for key, label in rows
+            ),
+            "",
+            "Training on a CPU is deterministic for a seed and a machine, not across machines and library builds; "
+            "the difference is within the 95 % intervals above when it is smaller than about one point.",
+        ]
+    return "\n".join(lines) + "\n"
 
 
 def _onnx_block(export: dict[str, Any]) -> str:
@@ -386,6 +449,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed-metrics", type=Path, nargs="*", default=[], help="metrics.json of each seed's run")
     parser.add_argument("--bench-json", type=Path, help="bench.py output with the onnx and baseline variants")
     parser.add_argument("--readme", type=Path, help="also fill this document's GENERATED block 'model' (the summary)")
+    parser.add_argument("--rebuilt-dir", type=Path, help="a rebuild of this model by make model: measure how close")
     args = parser.parse_args(argv)
     report = build_report(
         args.model_dir,
@@ -406,6 +470,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     card = args.model_dir / "README.md"
     export = json.loads((args.model_dir / "onnx_export.json").read_text(encoding="utf-8"))
     sections = card_sections(report, metrics, export)
+    rebuild_path = args.model_dir / REBUILD_FILENAME
+    if args.rebuilt_dir is not None:
+        rebuild = reproduction(args.model_dir, args.rebuilt_dir, args.validation_file, validation)
+        rebuild_path.write_text(json.dumps(rebuild, indent=2) + "\n", encoding="utf-8")
+    kept = json.loads(rebuild_path.read_text(encoding="utf-8")) if rebuild_path.is_file() else None
+    current = kept is not None and kept["weights_sha256"] == report["weights_sha256"]
+    sections["rebuild"] = rebuild_block(metrics, kept if current else None)
     card.write_text(render(card.read_text(encoding="utf-8"), sections, where=card), encoding="utf-8")
     if args.readme:
         readme = args.readme.read_text(encoding="utf-8")
