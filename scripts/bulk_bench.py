@@ -1,6 +1,6 @@
 """Measure `make classify` on a large file of real and hostile rows, and check it against the API.
 
-    python -m scripts.bulk_bench --texts ../shared/data/emotion/train.txt ../shared/data/emotion/validation.txt \\
+    python -m scripts.bulk_bench --texts data/emotion/train.txt data/emotion/validation.txt \\
         --rows 100000 --readme README.md
 
 Builds a CSV of ``--rows`` rows (the dataset's texts, shuffled, and about 5 % hostile rows: empty, blank, too

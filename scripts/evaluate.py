@@ -9,7 +9,7 @@ Gold labels are matched to the model's outputs *by name* through
 Example::
 
     python scripts/evaluate.py --model-dir functions/inference/model \\
-        --data-file ../shared/data/emotion/validation.txt --output-dir artifacts/eval
+        --data-file data/emotion/validation.txt --output-dir artifacts/eval
 
 The metric functions are plain numpy so that tests can import them.
 """

@@ -1,7 +1,7 @@
 """Export a model directory to ONNX and quantise it to int8, then prove the int8 graph still classifies as well.
 
     python scripts/export_onnx.py --model-dir functions/inference/model \\
-        --validation-file ../shared/data/emotion/validation.txt
+        --validation-file data/emotion/validation.txt
 
 Writes ``model.int8.onnx`` (dynamic batch and sequence axes) and ``onnx_export.json`` beside the Hugging Face
 files. Fails (exit 1) when the int8 model's validation accuracy or macro-F1 falls more than 0.5 points below
@@ -317,7 +317,7 @@ def export(model_dir: Path, *, validation_file: Path | None = None) -> dict[str,
         scores = validation_scores(model_dir, validation_file)
         drop = {metric: scores["torch"][metric] - scores["onnx"][metric] for metric in ("accuracy", "macro_f1")}
         report["validation"] = {
-            "file": str(validation_file),
+            "file": validation_file.name,
             "sha256": sha256_file(validation_file),
             **scores,
             "drop": drop,

@@ -1,7 +1,7 @@
 """Fit the trust checks of a model folder (calibration, "no clear emotion" detector, thresholds) and report them.
 
     python -m scripts.fit_trust --model-dir functions/inference/model \\
-        --train-file ../shared/data/emotion/train.txt --validation-file ../shared/data/emotion/validation.txt \\
+        --train-file data/emotion/train.txt --validation-file data/emotion/validation.txt \\
         --readme README.md
 
 Through the API's own ONNX backend (the features it serves), this script
@@ -484,6 +484,38 @@ def detail_block(report: dict[str, Any]) -> str:
     return "\n".join(parts) + "\n"
 
 
+def too_small(train_file: Path, validation_file: Path, *, components: int) -> str | None:
+    """Why this data cannot fit the checks honestly (None when it can): a detector of ``components`` directions needs
+    ten training texts a direction and a few of every label; a temperature needs a validation split to fit on."""
+    train, validation = read_examples(train_file), read_examples(validation_file)
+    fewest = min(Counter(example.label for example in train).values())
+    if len(train) < 10 * components:
+        return f"{len(train)} training texts; the detector needs at least {10 * components} ({components} components)"
+    if fewest < 5:
+        return f"a label has {fewest} training texts; the detector needs at least 5 of each"
+    if len(validation) < 50:
+        return f"{len(validation)} validation texts; calibration needs at least 50"
+    return None
+
+
+def not_fitted(model_dir: Path, reason: str) -> dict[str, Any]:
+    """Serve without trust checks rather than with ones fitted on too little: the API then reports
+    ``trust_fitted: false`` and judges language and confidence alone."""
+    for name in (TRUST_FILENAME, STATS_FILENAME):
+        (model_dir / name).unlink(missing_ok=True)
+    return {"fitted": False, "reason": reason}
+
+
+def write_report(args: argparse.Namespace, report: dict[str, Any], sections: dict[str, str]) -> None:
+    """trust_report.json, the model card's blocks and, when asked, the README's."""
+    (args.model_dir / "trust_report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    card = args.model_dir / "README.md"
+    card.write_text(render(card.read_text(encoding="utf-8"), sections, where=card), encoding="utf-8")
+    if args.readme:
+        readme = args.readme.read_text(encoding="utf-8")
+        args.readme.write_text(render(readme, {"trust": sections["trust"]}, where=args.readme), encoding="utf-8")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, default=ROOT / "functions" / "inference" / "model")
@@ -497,22 +529,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--readme", type=Path, help="also fill this document's GENERATED block 'trust'")
     args = parser.parse_args(argv)
     thresholds = Thresholds(low_confidence=args.low_confidence, not_english=args.not_english)
+    config = json.loads((args.model_dir / "config.json").read_text(encoding="utf-8"))
+    components = min(args.components, int(config.get("dim", config.get("hidden_size", args.components))))
+    reason = too_small(args.train_file, args.validation_file, components=components)
+    if reason is not None:
+        note = f"Trust checks not fitted: {reason}. The API serves this model uncalibrated, without the detector."
+        write_report(args, not_fitted(args.model_dir, reason), {"trust": note + "\n", "trust-detail": ""})
+        print(note)
+        return 0
     report = fit(
         args.model_dir,
         args.train_file,
         args.validation_file,
-        components=args.components,
+        components=components,
         detector_rate=args.detector_rate,
         thresholds=thresholds,
     )
     plot_reliability(report["calibration"], args.model_dir / "calibration.png")
-    (args.model_dir / "trust_report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     sections = {"trust": trust_block(report), "trust-detail": detail_block(report)}
-    card = args.model_dir / "README.md"
-    card.write_text(render(card.read_text(encoding="utf-8"), sections, where=card), encoding="utf-8")
-    if args.readme:
-        readme = args.readme.read_text(encoding="utf-8")
-        args.readme.write_text(render(readme, {"trust": sections["trust"]}, where=args.readme), encoding="utf-8")
+    write_report(args, report, sections)
     print(sections["trust"])
     print(sections["trust-detail"])
     return 0

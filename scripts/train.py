@@ -16,9 +16,9 @@ model folder with fp16 safetensors weights (config dtype float32).
 
 Example::
 
-    python scripts/train.py --train-file ../shared/data/emotion/train.txt \\
-        --validation-file ../shared/data/emotion/validation.txt \\
-        --teacher-file ../shared/data/emotion/teacher/train-probs.tsv \\
+    python scripts/train.py --train-file data/emotion/train.txt \\
+        --validation-file data/emotion/validation.txt \\
+        --teacher-file data/teacher/train-probs.tsv \\
         --output-dir functions/inference/model
 """
 
@@ -42,6 +42,7 @@ from tqdm import tqdm
 
 from scripts.emotion_data import LABELS, Example, check_labels, label_counts, read_examples, sha256_file
 from scripts.evaluate import compute_metrics, plot_confusion, predict
+from scripts.labelled_data import LabelledDataError, check_label_set
 
 # Apostrophe-less contractions in the tweets and their usual spelling. Ambiguous
 # ones (its, ill, id, were, wed, hell, shell, lets) are left alone.
@@ -122,6 +123,27 @@ def read_teacher(path: str | Path, labels: Sequence[str], examples: int) -> torc
         raise SystemExit(f"{path}: every row must be a probability distribution")
     rows = rows[:, [header.index(label) for label in labels]]
     return torch.tensor(rows / rows.sum(axis=1, keepdims=True), dtype=torch.float32)
+
+
+def verify_teacher(path: str | Path, train_file: str | Path) -> None:
+    """Refuse a teacher file that was not made for this training file (``teacher.json`` beside it records both sums).
+
+    Rows are matched to training lines by position, so another train file would silently pair the wrong soft
+    targets with every text.
+    """
+    manifest = Path(path).with_name("teacher.json")
+    if not manifest.is_file():
+        return
+    recorded = json.loads(manifest.read_text(encoding="utf-8"))
+    for name, expected, actual in (
+        (str(path), recorded["sha256"], sha256_file(path)),
+        (str(train_file), recorded["train_sha256"], sha256_file(train_file)),
+    ):
+        if actual != expected:
+            raise SystemExit(
+                f"{name}: sha256 {actual} is not the {expected} that {manifest} records; "
+                "pass TEACHER= (empty) to train on the gold labels alone"
+            )
 
 
 def soften(probs: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -285,12 +307,14 @@ def prepare(args: argparse.Namespace) -> Run:
     if args.device == "cpu":
         torch.set_num_threads(args.threads)
     set_seed(args.seed)
-    labels = list(LABELS)
     log_dir = Path(args.log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
     train, validation = read_examples(args.train_file), read_examples(args.validation_file)
-    check_labels(train)
-    check_labels(validation)
+    try:  # the six emotions in their usual order, or the labels of the user's own data
+        labels = check_label_set(train, Path(args.train_file))
+    except LabelledDataError as exc:
+        raise SystemExit(str(exc)) from None
+    check_labels(validation, labels)
     model, tokenizer, base_description = load_base(args.base_model or default_base(), labels)
     model.to(args.device)
     print(f"base: {base_description}; train {len(train)} validation {len(validation)}; device {args.device}")
@@ -300,6 +324,8 @@ def prepare(args: argparse.Namespace) -> Run:
     print(f"train token lengths {percentiles}; max_length {args.max_length} truncates {truncated}")
     label_index = {label: i for i, label in enumerate(labels)}
     targets = torch.tensor([label_index[e.label] for e in train])
+    if args.teacher_file:
+        verify_teacher(args.teacher_file, args.train_file)
     teacher = read_teacher(args.teacher_file, labels, len(train)) if args.teacher_file else None
     if teacher is not None:
         agreement = float((teacher.argmax(dim=1) == targets).float().mean())
@@ -539,7 +565,7 @@ def save_and_report(run: Run, best: dict[str, Any]) -> dict[str, Any]:
         },
         "train_wall_seconds": round(time.time() - run.started, 1),
     }
-    if args.natural_file and Path(args.natural_file).is_file():
+    if args.natural_file and Path(args.natural_file).is_file() and run.labels == list(LABELS):
         natural = read_examples(args.natural_file)
         natural_metrics = evaluate_texts(model, tokenizer, [e.text for e in natural], [e.label for e in natural], args)
         result["natural_sentences"] = {

@@ -85,8 +85,8 @@ MODEL_FAULTS: dict[str, Callable[[Path], None]] = {
     "directory missing": lambda d: shutil.rmtree(d),
     "directory empty": lambda d: [p.unlink() for p in d.iterdir()],
     "config.json not JSON": lambda d: (d / "config.json").write_text("{not json"),
-    "config.json wrong labels": lambda d: (d / "config.json").write_text(
-        (d / "config.json").read_text().replace('"sadness"', '"boredom"')
+    "config.json duplicate labels": lambda d: (d / "config.json").write_text(
+        (d / "config.json").read_text().replace('"sadness"', '"joy"')
     ),
     "weights missing": lambda d: _weights(d).unlink(),
     "weights garbage": lambda d: _weights(d).write_bytes(b"\x00garbage" * 1000),

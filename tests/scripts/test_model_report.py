@@ -42,10 +42,13 @@ def test_the_report_scores_through_the_serving_backend_and_fills_the_card(tiny_m
                      "class_weight_power": 0.0},
         "distillation": {"teacher_file": "t.tsv", "teacher_sha256": "ab" * 32, "weight": 0.7, "temperature": 2.0},
         "history": [{"epoch": 1, "accuracy": 0.5, "macro_f1": 0.4}],
-        "selected": "epoch 1", "train_wall_seconds": 60, "environment": {"threads": 2, "device": "cpu"},
+        "selected": "epoch 1", "train_wall_seconds": 60,
+        "environment": {"threads": 2, "device": "cpu", "torch": "2.13.0+cpu", "python": "3.11.7", "machine": "x86_64"},
+        "data": {"train": {"file": "train.txt", "sha256": "cd" * 32},
+                 "validation": {"file": "v.txt", "sha256": "ef" * 32}},
         "validation": {"accuracy": 0.5, "macro_f1": 0.4},
     }))  # fmt: skip
-    blocks = ("summary", "validation", "natural", "comparison", "training", "onnx")
+    blocks = ("summary", "validation", "natural", "comparison", "training", "onnx", "rebuild")
     (model / "README.md").write_text(
         "# card\n" + "".join(f"<!-- BEGIN GENERATED: {b} -->\nold\n<!-- END GENERATED: {b} -->\n" for b in blocks)
     )
@@ -57,7 +60,8 @@ def test_the_report_scores_through_the_serving_backend_and_fills_the_card(tiny_m
         "onnx": {**figures, "warm_rounds": [{}] * 3}, "baseline": {**figures, "short_p50_ms": 2.4}}}))  # fmt: skip
     # WHEN the report runs, comparing against a baseline (here the same model) with one seed's metrics
     assert main(["--model-dir", str(model), "--validation-file", str(validation), "--baseline-dir", str(model),
-                 "--seed-metrics", str(model / "metrics.json"), "--bench-json", str(bench)]) == 0  # fmt: skip
+                 "--seed-metrics", str(model / "metrics.json"), "--bench-json", str(bench),
+                 "--rebuilt-dir", str(model)]) == 0  # fmt: skip
     # THEN its figures come from the int8 graph, with intervals, and every block of the card is regenerated
     report = json.loads((model / "serving_metrics.json").read_text())
     assert report["validation"]["examples"] == 3
@@ -71,6 +75,13 @@ def test_the_report_scores_through_the_serving_backend_and_fills_the_card(tiny_m
     assert "95 % interval" in card and "Known failure cases" in card and "KL(teacher ‖ student)" in card
     assert "| warm p50, short text, ms | 2.40 | 2.50 |" in card
     assert (model / "confusion_matrix.png").stat().st_size > 0
+    # and the card says how to rebuild it, from what, and how close the rebuild (here itself) came
+    assert "make model OUT=functions/inference/model SEED=7 EPOCHS=1\n" in card
+    assert f"| `t.tsv` (teacher) | `{'ab' * 32}` |" in card and f"| `train.txt` (train) | `{'cd' * 32}` |" in card
+    assert card.count("+0.00 points |") == 2  # accuracy and macro-F1
+    # a later report without a rebuild keeps the measured one, since the weights are the same
+    assert main(["--model-dir", str(model), "--validation-file", str(validation)]) == 0
+    assert "+0.00 points |" in (model / "README.md").read_text()
 
     # WHEN only the blocks scored from the folder alone are refilled (no baseline or seeds at hand)
     comparison = card[card.index("<!-- BEGIN GENERATED: comparison -->") : card.index("<!-- END GENERATED: comparison")]

@@ -9,7 +9,8 @@ import pytest
 import torch
 from support import ID2LABEL, build_tiny_model
 
-from scripts.train import distillation_loss, main, read_teacher, soften
+from scripts.emotion_data import sha256_file
+from scripts.train import distillation_loss, main, read_teacher, soften, verify_teacher
 
 LABELS = ["sadness", "joy", "love", "anger", "fear", "surprise"]
 
@@ -67,6 +68,28 @@ def test_teacher_columns_follow_the_header_not_the_position(tmp_path: Path) -> N
     assert row == pytest.approx([0.1, 0.9, 0, 0, 0, 0])
     with pytest.raises(SystemExit, match="rows"):
         read_teacher(path, LABELS, 2)
+
+
+def test_the_shipped_teacher_is_the_one_its_manifest_records() -> None:
+    """data/teacher/ is what a fresh clone distils from: its bytes must be the ones its provenance names."""
+    folder = Path(__file__).resolve().parents[2] / "data" / "teacher"
+    manifest = json.loads((folder / "teacher.json").read_text())
+    assert sha256_file(folder / manifest["file"]) == manifest["sha256"]
+    assert manifest["sha256"] in (folder / "README.md").read_text()
+    assert read_teacher(folder / manifest["file"], LABELS, 16000).shape == (16000, 6)
+
+
+def test_a_teacher_is_refused_beside_another_training_file(tmp_path: Path) -> None:
+    """Rows pair with training lines by position: a teacher made for other data must stop the run, not mislead it."""
+    (tmp_path / "train.txt").write_text("i feel fine;joy\n")
+    (tmp_path / "probs.tsv").write_text("\t".join(LABELS) + "\n" + "\t".join(["0.5"] * 2 + ["0"] * 4) + "\n")
+    made_for = {"file": "probs.tsv", "sha256": sha256_file(tmp_path / "probs.tsv"), "train_sha256": "0" * 64}
+    (tmp_path / "teacher.json").write_text(json.dumps(made_for))
+    with pytest.raises(SystemExit, match=r"train\.txt: sha256 .* is not the 0{64}"):
+        verify_teacher(tmp_path / "probs.tsv", tmp_path / "train.txt")
+    made_for["train_sha256"] = sha256_file(tmp_path / "train.txt")
+    (tmp_path / "teacher.json").write_text(json.dumps(made_for))
+    verify_teacher(tmp_path / "probs.tsv", tmp_path / "train.txt")
 
 
 def test_a_training_run_distils_and_records_its_recipe(tmp_path: Path) -> None:

@@ -137,12 +137,13 @@ async def health(services: ServicesDep) -> HealthResponse:
         labels=list(state.classifier.labels),
         loaded_at=state.classifier.loaded_at,
         load_seconds=round(state.classifier.load_seconds, 3),
+        trust_fitted=state.classifier.trust.fitted,
     )
 
 
 @service_router.get("/labels", response_model=LabelsResponse, responses={503: _ERRORS[503]})
 async def labels(classifier: ClassifierDep) -> LabelsResponse:
-    """The six labels the model predicts."""
+    """The labels the model predicts: the six emotions, or those of a model trained on your own data."""
     return LabelsResponse(labels=list(classifier.labels))
 
 

@@ -210,6 +210,7 @@ class HealthResponse(BaseModel):
                     "labels": ["anger", "fear", "joy", "love", "sadness", "surprise"],
                     "loaded_at": "2026-11-26T12:00:00Z",
                     "load_seconds": 0.41,
+                    "trust_fitted": True,
                 }
             ]
         }
@@ -221,6 +222,10 @@ class HealthResponse(BaseModel):
     labels: list[str]
     loaded_at: str = Field(description="When this execution environment loaded the model (UTC, ISO 8601).")
     load_seconds: float = Field(description="How long loading the model took at cold start.")
+    trust_fitted: bool = Field(
+        description="False when the model ships no fitted trust checks (data too small to fit them): its "
+        "probabilities are uncalibrated and no_clear_emotion is never raised."
+    )
 
 
 class LabelsResponse(BaseModel):

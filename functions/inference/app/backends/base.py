@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,12 +17,27 @@ ONNX_REPORT_FILENAME = "onnx_export.json"
 #: The graph's outputs: the class logits, and the final layer's [CLS] vector for the trust detector.
 ONNX_OUTPUTS = ("logits", "features")
 
-#: The six emotions this product serves; a model must name exactly these in its config's id2label.
+#: The six emotions of the bundled model; public emotion models spell them in any case, and are read lower-cased.
 EMOTIONS = frozenset({"anger", "fear", "joy", "love", "sadness", "surprise"})
+#: A model trained on your own data (make model) may have any 2 to 50 named labels.
+MIN_LABELS, MAX_LABELS = 2, 50
+_PLACEHOLDER = re.compile(r"LABEL_\d+")
 
 
 class ModelLoadError(Exception):
-    """Raised when a model directory is missing, incomplete or not a six-emotion classifier."""
+    """Raised when a model directory is missing, incomplete or its head has no usable label names."""
+
+
+def _labels(id2label: dict[int, str]) -> dict[int, str]:
+    """The head's label names: the six emotions lower-cased, anyone's own labels as written; refused when unnamed."""
+    names = list(id2label.values())
+    if set(id2label) != set(range(len(id2label))) or not MIN_LABELS <= len(id2label) <= MAX_LABELS:
+        raise ModelLoadError(f"id2label must number {MIN_LABELS} to {MAX_LABELS} labels from 0, got {sorted(id2label)}")
+    if any(not name or _PLACEHOLDER.fullmatch(name) for name in names) or len(set(names)) != len(names):
+        raise ModelLoadError(f"id2label must give every label a distinct name (not LABEL_n), got {sorted(names)}")
+    if {name.lower() for name in names} == EMOTIONS:
+        return {index: name.lower() for index, name in id2label.items()}
+    return id2label
 
 
 @dataclass(frozen=True)
@@ -39,13 +55,10 @@ class ModelConfig:
         """Parse config.json; labels by name from id2label, since public emotion models disagree on the order."""
         try:
             config: dict[str, Any] = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-            id2label = {int(index): str(name).strip().lower() for index, name in config["id2label"].items()}
+            id2label = {int(index): str(name).strip() for index, name in config["id2label"].items()}
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ModelLoadError(f"{folder}/config.json is missing or has no usable id2label") from exc
-        if set(id2label.values()) != EMOTIONS or len(id2label) != len(EMOTIONS) or set(id2label) != set(range(6)):
-            raise ModelLoadError(
-                f"id2label must name the six emotions {sorted(EMOTIONS)}, got {sorted(id2label.values())}"
-            )
+        id2label = _labels(id2label)
         name = str(config.get("_name_or_path") or "")
         return cls(
             folder=folder,
