@@ -1,7 +1,7 @@
 """Measure two ways of giving every text the answer it gets alone, side by side in one run, and record the choice.
 
-    python -m scripts.batch_invariance --train-file ../shared/data/emotion/train.txt \\
-        --validation-file ../shared/data/emotion/validation.txt          # make batch-invariance
+    python -m scripts.batch_invariance --train-file data/emotion/train.txt \\
+        --validation-file data/emotion/validation.txt          # make batch-invariance
 
 The bundled int8 graph quantises activations with a scale computed per model call, so a text sharing a call with
 longer or louder ones got other probabilities and, near a tie or a threshold, another label or warnings. Two cures:

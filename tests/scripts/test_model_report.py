@@ -75,14 +75,6 @@ def test_the_report_scores_through_the_serving_backend_and_fills_the_card(tiny_m
     assert "95 % interval" in card and "Known failure cases" in card and "KL(teacher ‖ student)" in card
     assert "| warm p50, short text, ms | 2.40 | 2.50 |" in card
     assert (model / "confusion_matrix.png").stat().st_size > 0
-    # and the card says how to rebuild it, from what, and how close the rebuild (here itself) came
-    assert "make model OUT=functions/inference/model SEED=7 EPOCHS=1\n" in card
-    assert f"| `t.tsv` (teacher) | `{'ab' * 32}` |" in card and f"| `train.txt` (train) | `{'cd' * 32}` |" in card
-    assert card.count("+0.00 points |") == 2  # accuracy and macro-F1
-    # a later report without a rebuild keeps the measured one, since the weights are the same
-    assert main(["--model-dir", str(model), "--validation-file", str(validation)]) == 0
-    assert "+0.00 points |" in (model / "README.md").read_text()
-
     # WHEN only the blocks scored from the folder alone are refilled (no baseline or seeds at hand)
     comparison = card[card.index("<!-- BEGIN GENERATED: comparison -->") : card.index("<!-- END GENERATED: comparison")]
     (model / "README.md").write_text(card.replace("Known failure cases", "stale"))
@@ -93,3 +85,10 @@ def test_the_report_scores_through_the_serving_backend_and_fills_the_card(tiny_m
     report = json.loads((model / "serving_metrics.json").read_text())
     assert report["baseline"]["neutral_statements"] == report["neutral_statements"]
     assert report["seeds"]["accuracy"]["mean"] == 0.5
+    # and the card says how to rebuild it, from what, and how close the rebuild (here itself) came
+    assert "make model OUT=functions/inference/model SEED=7 EPOCHS=1\n" in card
+    assert f"| `t.tsv` (teacher) | `{'ab' * 32}` |" in card and f"| `train.txt` (train) | `{'cd' * 32}` |" in card
+    assert card.count("+0.00 points |") == 2  # accuracy and macro-F1
+    # a later report without a rebuild keeps the measured one, since the weights are the same
+    assert main(["--model-dir", str(model), "--validation-file", str(validation)]) == 0
+    assert "+0.00 points |" in (model / "README.md").read_text()

@@ -96,7 +96,7 @@ class PredictRequest(RequestBody):
 
 
 class BatchPredictRequest(RequestBody):
-    """Several texts classified in one model call."""
+    """Several texts in one request, each answered exactly as /predict answers it alone (one model call a text)."""
 
     model_config = ConfigDict(
         json_schema_extra={
