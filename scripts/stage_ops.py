@@ -290,7 +290,7 @@ def resolve_release(stage: Stage, clients: Clients, ref: str, git: Callable[[str
 
 
 def git_commit(ref: str) -> str | None:
-    result = subprocess.run(
+    result = subprocess.run(  # nosec B607 - the user's own git, from PATH, on their checkout
         ["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
         capture_output=True,
         text=True,
