@@ -180,6 +180,9 @@ def reproduction(model_dir: Path, rebuilt_dir: Path, validation_file: Path, ours
     return {
         "weights_sha256": sha256_file(model_dir / "model.int8.onnx"),
         "rebuilt_weights_sha256": sha256_file(rebuilt_dir / "model.int8.onnx"),
+        # The trained weights themselves: identical bytes mean training reproduced exactly, export aside.
+        "trained_weights_identical": sha256_file(model_dir / "model.safetensors")
+        == sha256_file(rebuilt_dir / "model.safetensors"),
         "validation_sha256": sha256_file(validation_file),
         "shipped": {key: ours[key] for key in metrics},
         "rebuilt": {key: theirs[key] for key in metrics},
@@ -270,7 +273,9 @@ def rebuild_block(metrics: dict[str, Any], rebuild: dict[str, Any] | None) -> st
                 for key, label in rows
             ),
             "",
-            "Training on a CPU is deterministic for a seed and a machine, not across machines and library builds; "
+            "The rebuild's trained weights (`model.safetensors`) are "
+            + ("byte for byte this folder's." if rebuild.get("trained_weights_identical") else "other bytes.")
+            + " Training on a CPU is deterministic for a seed and a machine, not across machines and library builds; "
             "the difference is within the 95 % intervals above when it is smaller than about one point.",
         ]
     return "\n".join(lines) + "\n"

@@ -89,6 +89,7 @@ def test_the_report_scores_through_the_serving_backend_and_fills_the_card(tiny_m
     assert "make model OUT=functions/inference/model SEED=7 EPOCHS=1\n" in card
     assert f"| `t.tsv` (teacher) | `{'ab' * 32}` |" in card and f"| `train.txt` (train) | `{'cd' * 32}` |" in card
     assert card.count("+0.00 points |") == 2  # accuracy and macro-F1
+    assert "trained weights (`model.safetensors`) are byte for byte this folder's." in card
     # a later report without a rebuild keeps the measured one, since the weights are the same
     assert main(["--model-dir", str(model), "--validation-file", str(validation)]) == 0
     assert "+0.00 points |" in (model / "README.md").read_text()
