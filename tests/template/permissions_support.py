@@ -19,7 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from template_support import BOOTSTRAP_PATH, evaluate_conditions, parameter_values, render
+from template_support import BOOTSTRAP_PATH, NAME_PROPERTIES, evaluate_conditions, parameter_values, render
 
 ACCOUNT = "123456789012"
 PROJECT = "emotion-api"
@@ -196,26 +196,6 @@ class Stack:
         if kind == "AWS::IAM::OIDCProvider":
             return [name]
         raise KeyError(f"{logical_id}: no ARN known for {kind}; add it to permissions_support.Stack.own_arns")
-
-
-#: The property that names each kind of resource, where the template names it (else CloudFormation generates one).
-NAME_PROPERTIES = {
-    "AWS::Lambda::Function": "FunctionName",
-    "AWS::Lambda::LayerVersion": "LayerName",
-    "AWS::Logs::LogGroup": "LogGroupName",
-    "AWS::SNS::Topic": "TopicName",
-    "AWS::Scheduler::Schedule": "Name",
-    "AWS::SecretsManager::Secret": "Name",
-    "AWS::StepFunctions::StateMachine": "StateMachineName",
-    "AWS::CloudWatch::Dashboard": "DashboardName",
-    "AWS::IAM::Role": "RoleName",
-    "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
-    "AWS::S3::Bucket": "BucketName",
-    "AWS::CloudWatch::Alarm": "AlarmName",
-    "AWS::CodeDeploy::Application": "ApplicationName",
-    "AWS::CodeDeploy::DeploymentGroup": "DeploymentGroupName",
-    "AWS::ECR::Repository": "RepositoryName",
-}
 
 
 def cloudformation_name(stack: Stack, logical_id: str) -> str:

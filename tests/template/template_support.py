@@ -293,3 +293,24 @@ def references(node: Any) -> set[str]:
             local = set(sub[1]) if isinstance(sub, list) and len(sub) > 1 else set()
             found.update(name.split(".")[0] for name in re.findall(r"\$\{([^}!]+)\}", text) if name not in local)
     return found
+
+
+#: The property that names each kind of resource, where a template names it (else CloudFormation generates one):
+#: the permission check derives ARNs from it, and the deployment tests that no two stacks share a name.
+NAME_PROPERTIES = {
+    "AWS::Lambda::Function": "FunctionName",
+    "AWS::Lambda::LayerVersion": "LayerName",
+    "AWS::Logs::LogGroup": "LogGroupName",
+    "AWS::SNS::Topic": "TopicName",
+    "AWS::Scheduler::Schedule": "Name",
+    "AWS::SecretsManager::Secret": "Name",
+    "AWS::StepFunctions::StateMachine": "StateMachineName",
+    "AWS::CloudWatch::Dashboard": "DashboardName",
+    "AWS::IAM::Role": "RoleName",
+    "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
+    "AWS::S3::Bucket": "BucketName",
+    "AWS::CloudWatch::Alarm": "AlarmName",
+    "AWS::CodeDeploy::Application": "ApplicationName",
+    "AWS::CodeDeploy::DeploymentGroup": "DeploymentGroupName",
+    "AWS::ECR::Repository": "RepositoryName",
+}

@@ -19,6 +19,7 @@ from template_support import (
     FUNCTION_ID,
     HOOK_ID,
     KEY_POLICY_ID,
+    NAME_PROPERTIES,
     OPEN_ROUTES,
     ROLLBACK_ALARMS,
     ROOT,
@@ -38,16 +39,6 @@ from template_support import (
 )
 
 STAGES = ("dev", "prod")
-#: The property that names each kind of resource within the account and region: two stacks must never share a value.
-NAME_PROPERTIES = {
-    "AWS::Lambda::Function": "FunctionName",
-    "AWS::Lambda::LayerVersion": "LayerName",
-    "AWS::Logs::LogGroup": "LogGroupName",
-    "AWS::SNS::Topic": "TopicName",
-    "AWS::Scheduler::Schedule": "Name",
-    "AWS::SecretsManager::Secret": "Name",
-    "AWS::StepFunctions::StateMachine": "StateMachineName",
-}
 
 
 @pytest.fixture(scope="module")
