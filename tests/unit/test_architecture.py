@@ -1,4 +1,4 @@
-"""The shape of the function's package, read from its source: the rules the README's architecture section states."""
+"""The shape of the function's package, read from its source: the rules docs/architecture.md states."""
 
 from __future__ import annotations
 
@@ -95,3 +95,32 @@ def test_only_the_errors_module_builds_an_error_body() -> None:
         or (isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("ErrorBody", "ErrorInfo"))
     ]
     assert set(builders) == {"app.errors"}
+
+
+def test_the_request_id_is_decided_once_at_the_entry_or_the_middleware() -> None:
+    """A new id is made only where a request enters (the Lambda entry, or the middleware of a plain ASGI server),
+    and what follows reads the one RequestContext handed on, never loose entries of ``scope["state"]``."""
+    minting: set[str] = set()
+    state_readers: set[str] = set()
+    for path in APP.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "uuid4":
+                minting.add(_module_name(path))
+            if isinstance(node, ast.Constant) and node.value == "state":
+                state_readers.add(_module_name(path))
+    assert minting == {"app.handler", "app.middleware"}
+    assert not state_readers
+
+
+def test_no_function_of_the_lambda_functions_runs_over_sixty_lines() -> None:
+    """Long functions hide several jobs; the three functions' code keeps each under 60 lines."""
+    functions = APP.parents[1]
+    long = [
+        f"{path.relative_to(functions)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for path in functions.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno is not None
+        and node.end_lineno - node.lineno + 1 > 60
+    ]
+    assert not long

@@ -20,7 +20,7 @@ def test_defaults_serve_the_bundled_model_openly(monkeypatch: pytest.MonkeyPatch
     assert settings.model_s3_uri is None
     assert settings.max_batch == 32
     assert settings.max_text_chars == 5000
-    assert not settings.is_api_key_required
+    assert settings.api_key_secret_name is None and settings.api_key_parameter_name is None
 
 
 def test_empty_optional_values_from_sam_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -28,7 +28,7 @@ def test_empty_optional_values_from_sam_mean_unset(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("API_KEY_SECRET_NAME", " ")
     settings = Settings()
     assert settings.model_s3_uri is None
-    assert not settings.is_api_key_required
+    assert settings.api_key_secret_name is None and settings.api_key_parameter_name is None
 
 
 def test_a_bad_value_names_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,7 +6,7 @@ Messages are fixed strings chosen here: exception text, input values and stack t
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .observability import add_log_fields
+from .request_context import RequestContext, request_context
 from .schemas import MAX_ERROR_DETAILS, TOO_MANY_ITEMS, ErrorBody, ErrorDetail, ErrorInfo
 from .services import services_of
 
@@ -182,34 +182,26 @@ def error_body(
 
 def error_response(
     error: ServiceError,
-    request_id: str,
+    request: RequestContext,
     *,
-    scope: MutableMapping[str, Any] | None = None,
     details: list[ErrorDetail] | None = None,
     detail_count: int | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     """The one error body as an HTTP response, the request id in the body and the header.
 
-    With the request's ``scope``, the code (and the details) also go on the request's one log line, so every error
-    is findable by code.
+    The code (and the details) also go on the request's one log line, so every error is findable by code.
     """
-    if scope is not None:
-        log_fields: dict[str, Any] = {"error_code": error.code}
-        if details:
-            log_fields["details"] = [detail.model_dump() for detail in details]
-            log_fields["detail_count"] = detail_count
-        add_log_fields(scope, log_fields)
+    log_fields: dict[str, Any] = {"error_code": error.code}
+    if details:
+        log_fields["details"] = [detail.model_dump() for detail in details]
+        log_fields["detail_count"] = detail_count
+    request.add_log_fields(log_fields)
     return JSONResponse(
-        error_body(error, request_id, details=details, detail_count=detail_count),
+        error_body(error, request.request_id, details=details, detail_count=detail_count),
         status_code=error.status_code,
-        headers={**(headers or error.headers or {}), REQUEST_ID_HEADER: request_id},
+        headers={**(headers or error.headers or {}), REQUEST_ID_HEADER: request.request_id},
     )
-
-
-def request_id_of(scope: Mapping[str, Any]) -> str:
-    """The request id the entry or the request middleware resolved for this request."""
-    return str(scope["state"]["request_id"])
 
 
 #: A location part a client can act on: a field name or an index. Pydantic also puts the names of union members and
@@ -231,7 +223,7 @@ def _validation_details(errors: Sequence[Any]) -> list[ErrorDetail]:
 
 
 async def _on_service_error(request: Request, exc: ServiceError) -> JSONResponse:
-    return error_response(exc, request_id_of(request.scope), scope=request.scope)
+    return error_response(exc, request_context(request.scope))
 
 
 async def _on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -244,16 +236,14 @@ async def _on_validation_error(request: Request, exc: RequestValidationError) ->
         error = batch_too_large(services_of(request.app).settings.max_batch)
     else:
         error = InvalidInputError()
-    return error_response(
-        error, request_id_of(request.scope), scope=request.scope, details=details, detail_count=len(errors)
-    )
+    return error_response(error, request_context(request.scope), details=details, detail_count=len(errors))
 
 
 async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     kind = _HTTP_ERRORS.get(exc.status_code)
     headers = dict(exc.headers) if exc.headers else None
     error = kind(headers=headers) if kind else HttpError(exc.status_code, headers=headers)
-    return error_response(error, request_id_of(request.scope), scope=request.scope)
+    return error_response(error, request_context(request.scope))
 
 
 def install_error_handlers(app: FastAPI) -> None:

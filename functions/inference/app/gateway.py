@@ -1,5 +1,5 @@
-"""API Gateway specifics Mangum leaves to us: stage prefixes, the request id in the scope, strict body decoding,
-and replies built without the app.
+"""API Gateway specifics Mangum leaves to us: stage prefixes, strict body decoding, the request id read from the
+event, and replies built without the app.
 
 Behind a named stage the browser sees ``/dev/openapi.json``; with ``root_path`` set to ``/dev`` FastAPI routes the
 request and the schema names ``/dev`` as its server.
@@ -17,12 +17,6 @@ from mangum.handlers import APIGateway, HTTPGateway
 from mangum.types import LambdaHandler, Scope
 
 from .errors import REQUEST_ID_HEADER, ServiceError, error_body
-
-
-def _with_request_id(scope: Scope, event: dict[str, Any]) -> Scope:
-    """Carry the id the entry resolved (``requestContext.requestId``) to the app, which never looks it up again."""
-    scope.setdefault("state", {})["request_id"] = str(event["requestContext"]["requestId"])
-    return scope
 
 
 def _with_stage_root(scope: Scope, stage: str | None, *, path_has_stage: bool) -> Scope:
@@ -47,8 +41,7 @@ class StageAwareHTTPGateway(HTTPGateway):
     @cached_property
     def scope(self) -> Scope:
         context = self.event["requestContext"]
-        scope = _with_stage_root(super().scope, context.get("stage"), path_has_stage=True)
-        return _with_request_id(scope, self.event)
+        return _with_stage_root(super().scope, context.get("stage"), path_has_stage=True)
 
 
 class StageAwareAPIGateway(APIGateway):
@@ -60,8 +53,7 @@ class StageAwareAPIGateway(APIGateway):
         stage = context.get("stage")
         full_path = str(context.get("path") or "")
         has_prefix = bool(stage) and full_path.startswith(f"/{stage}/")
-        scope = _with_stage_root(super().scope, stage if has_prefix else None, path_has_stage=False)
-        return _with_request_id(scope, self.event)
+        return _with_stage_root(super().scope, stage if has_prefix else None, path_has_stage=False)
 
 
 GATEWAY_HANDLERS: list[type[LambdaHandler]] = [StageAwareHTTPGateway, StageAwareAPIGateway]
@@ -99,18 +91,11 @@ def decode_body(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def request_id_of_event(event: Any) -> str | None:
-    """API Gateway's request id, also used as the logs' correlation id."""
+    """API Gateway's request id, also used as the logs' correlation id: the Lambda entry reads it once."""
     if isinstance(event, dict) and isinstance(event.get("requestContext"), dict):
         request_id = event["requestContext"].get("requestId")
         return str(request_id) if request_id else None
     return None
-
-
-def event_with_request_id(event: dict[str, Any], request_id: str) -> dict[str, Any]:
-    """The event with ``requestContext.requestId`` set, when API Gateway left it out (hand-made test events)."""
-    if event["requestContext"].get("requestId"):
-        return event
-    return {**event, "requestContext": {**event["requestContext"], "requestId": request_id}}
 
 
 def direct_response(event: dict[str, Any], error: ServiceError, request_id: str) -> dict[str, Any]:

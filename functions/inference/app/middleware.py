@@ -23,19 +23,22 @@ from .errors import (
     UnsupportedMediaTypeError,
     error_response,
 )
-from .observability import logged_fields
+from .request_context import RequestContext, attach, attached, request_context
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
-def _request_id(scope: Scope, headers: dict[str, str]) -> str:
-    """The id the Lambda entry resolved (API Gateway's), else a safe client-sent one, else a new one."""
-    resolved = scope.get("state", {}).get("request_id")
-    if resolved:
-        return str(resolved)
+def _request(scope: Scope, headers: dict[str, str]) -> RequestContext:
+    """The context the Lambda entry attached; without one (a plain ASGI server), a safe client-sent id or a new one.
+
+    This is the only place outside the Lambda entry that decides a request id.
+    """
+    context = attached(scope)
+    if context is not None:
+        return context
     incoming = headers.get(REQUEST_ID_HEADER, "")
-    return incoming if _SAFE_REQUEST_ID.match(incoming) else str(uuid.uuid4())
+    return attach(scope, RequestContext(incoming if _SAFE_REQUEST_ID.match(incoming) else str(uuid.uuid4())))
 
 
 def _media_type_error(method: str, headers: dict[str, str]) -> ServiceError | None:
@@ -80,8 +83,8 @@ class RequestMiddleware:
             return
         started = time.perf_counter()
         headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
-        request_id = _request_id(scope, headers)
-        scope.setdefault("state", {})["request_id"] = request_id
+        request = _request(scope, headers)
+        request_id = request.request_id
         status = {"code": 500, "started": False}
 
         async def send_with_id(message: Message) -> None:
@@ -101,7 +104,7 @@ class RequestMiddleware:
             elif refusal is None and scope["method"] in _BODY_METHODS and "content-type" not in headers:
                 refusal = _typed_as_json(scope, body)
             if refusal is not None:
-                response = error_response(refusal, request_id, scope=scope)
+                response = error_response(refusal, request)
                 status["code"] = refusal.status_code
                 await response(scope, receive, send)
                 return
@@ -111,7 +114,7 @@ class RequestMiddleware:
             if status["started"]:
                 return
             status["code"] = 500
-            response = error_response(ServiceError(), request_id, scope=scope)
+            response = error_response(ServiceError(), request)
             await response(scope, receive, send)
         finally:
             self.logger.info(
@@ -122,7 +125,7 @@ class RequestMiddleware:
                     "path": scope.get("path"),
                     "status": status["code"],
                     "latency_ms": round((time.perf_counter() - started) * 1000, 2),
-                    **logged_fields(scope),
+                    **request.log_fields,
                 },
             )
 
@@ -160,9 +163,7 @@ class JsonCORSMiddleware(CORSMiddleware):
             cors_headers = {
                 name: value for name, value in response.headers.items() if name.startswith(("access-control-", "vary"))
             }
-            response = error_response(
-                CorsRefusedError(), scope["state"]["request_id"], scope=scope, headers=cors_headers
-            )
+            response = error_response(CorsRefusedError(), request_context(scope), headers=cors_headers)
         await response(scope, receive, send)
 
 

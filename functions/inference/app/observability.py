@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, overload
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -31,7 +31,6 @@ DEADLINE_REFUSALS = "DeadlineRefusals"
 # Health checks, /docs and refused requests record no metric; Powertools would warn about each such invocation.
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
-_LOG_FIELDS = "log_fields"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -100,14 +99,3 @@ class Observability:
         self.metrics.add_metric(name=UNRELIABLE_PREDICTIONS, unit=MetricUnit.Count, value=unreliable)
         for code, count in Counter(code for prediction in predictions for code in prediction.warnings).items():
             self.metrics.add_metric(name=f"{TRUST_WARNING}_{code}", unit=MetricUnit.Count, value=count)
-
-
-def add_log_fields(scope: MutableMapping[str, Any], fields: Mapping[str, Any]) -> None:
-    """Add fields to the request's log line: every request is one line, written by the request middleware."""
-    scope.setdefault("state", {}).setdefault(_LOG_FIELDS, {}).update(fields)
-
-
-def logged_fields(scope: Mapping[str, Any]) -> dict[str, Any]:
-    """What routes and error handlers added with ``add_log_fields``."""
-    fields: dict[str, Any] = scope.get("state", {}).get(_LOG_FIELDS, {})
-    return fields

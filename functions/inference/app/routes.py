@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from .classifier import Classifier
 from .deps import ClassifierDep, ServicesDep
 from .errors import AuthUnavailableError, ModelUnavailableError, TextTooLongError, batch_too_large
-from .observability import add_log_fields
+from .request_context import request_context
 from .schemas import (
     BatchPredictRequest,
     BatchPredictResponse,
@@ -84,7 +84,7 @@ def _classify(
     }
     if settings.log_input_text:
         fields["texts"] = texts
-    add_log_fields(request.scope, fields)
+    request_context(request.scope).add_log_fields(fields)
     if top_k is not None:
         for prediction in predictions:
             prediction.all_emotions = dict(islice(prediction.all_emotions.items(), top_k))

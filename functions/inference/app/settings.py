@@ -132,11 +132,6 @@ class Settings(BaseSettings):
         return value
 
     @property
-    def is_api_key_required(self) -> bool:
-        """A key source is configured, so predict routes must see a valid ``x-api-key``."""
-        return self.api_key_secret_name is not None or self.api_key_parameter_name is not None
-
-    @property
     def is_tracing_enabled(self) -> bool:
         """X-Ray only inside Lambda, where its daemon listens, and not when switched off."""
         return self.lambda_task_root is not None and not self.trace_disabled

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from fastapi import FastAPI
 from mangum import Mangum
+from mangum.protocols import HTTPCycle
 
 from .bulk import classify_rows
 from .errors import DeadlineExceededError, InvalidBodyError, ModelUnavailableError, ServiceError
@@ -20,10 +21,10 @@ from .gateway import (
     BodyDecodeError,
     decode_body,
     direct_response,
-    event_with_request_id,
     is_http_event,
 )
 from .observability import DEADLINE_REFUSALS, WARMUP_PINGS
+from .request_context import RequestContext, attach
 from .services import Services, services_of
 
 
@@ -74,6 +75,7 @@ class ApiGatewaySource:
 
     def __init__(self, app: FastAPI) -> None:
         self._services = services_of(app)
+        self.app = app
         self.mangum = Mangum(app, lifespan="off", custom_handlers=GATEWAY_HANDLERS)
 
     def infer(self, event: Any) -> bool:
@@ -88,16 +90,23 @@ class ApiGatewaySource:
             logger.warning("deadline_too_close", extra={"request_id": request_id, "remaining_ms": remaining_ms})
             return direct_response(event, DeadlineExceededError(), request_id)
         try:
-            event = event_with_request_id(decode_body(event), request_id)
+            event = decode_body(event)
         except BodyDecodeError:
             return direct_response(event, InvalidBodyError(), request_id)
         try:
-            response: dict[str, Any] = self.mangum(event, context)
+            return self._through_app(event, context, RequestContext(request_id))
         except Exception:
             # The app answers its own failures; this catches an event Mangum cannot read (e.g. "headers": null),
             # so the caller still gets the error shape and the log the stack trace, not a bare Lambda error.
             logger.exception("unhandled_event_error", extra={"request_id": request_id})
             return direct_response(event, ServiceError(), request_id)
+
+    def _through_app(self, event: dict[str, Any], context: Any, request: RequestContext) -> dict[str, Any]:
+        """Mangum's HTTP cycle (lifespan off), with the entry's request context handed to the app in the scope."""
+        gateway = self.mangum.infer(event, context)
+        scope = gateway.scope
+        attach(scope, request)
+        response: dict[str, Any] = gateway(HTTPCycle(scope, gateway.body)(self.app))
         return response
 
 
