@@ -146,10 +146,10 @@ export: $(VENV)/.installed ## Export MODEL to int8 ONNX beside it, checked on DA
 	$(PY) scripts/export_onnx.py --model-dir $(MODEL) --validation-file $(DATA)/validation.txt
 
 .PHONY: trust
-trust: $(VENV)/.installed ## Fit MODEL's calibration, "no clear emotion" detector and thresholds (trust.json, card, README)
+trust: $(VENV)/.installed ## Fit MODEL's calibration, "no clear emotion" detector and thresholds (trust.json, card, docs/model.md)
 	$(call need-data,train.txt validation.txt)
 	$(PY) -m scripts.fit_trust --model-dir $(MODEL) --train-file $(DATA)/train.txt \
-		--validation-file $(DATA)/validation.txt --readme README.md
+		--validation-file $(DATA)/validation.txt --doc docs/model.md
 
 # The previous model folder, other seeds' metrics.json and a bench.py comparison, when there are any; ONLY names
 # the card's blocks to refill (summary, validation, natural), keeping the last full run's comparison.
@@ -161,9 +161,9 @@ ONLY ?=
 REBUILT ?=
 
 .PHONY: model-report
-model-report: $(VENV)/.installed ## Score MODEL through the serving path; regenerate its card and the README's figures
+model-report: $(VENV)/.installed ## Score MODEL through the serving path; regenerate its card and docs/model.md's figures
 	$(call need-data,validation.txt)
-	$(PY) scripts/model_report.py --model-dir $(MODEL) --validation-file $(DATA)/validation.txt --readme README.md \
+	$(PY) scripts/model_report.py --model-dir $(MODEL) --validation-file $(DATA)/validation.txt --doc docs/model.md \
 		$(if $(BASELINE),--baseline-dir $(BASELINE)) $(if $(SEEDS),--seed-metrics $(SEEDS)) \
 		$(if $(BENCH),--bench-json $(BENCH)) $(if $(ONLY),--only $(ONLY)) $(if $(REBUILT),--rebuilt-dir $(REBUILT))
 
@@ -186,7 +186,7 @@ batch-invariance: $(VENV)/.installed ## One call per text vs a static, smoothed 
 
 .PHONY: right-size
 right-size: $(VENV)/.installed ## The image at 512-3008 MB under Lambda-like CPU limits: latency, cost, recommended size
-	$(PY) -m scripts.right_size --readme README.md
+	$(PY) -m scripts.right_size --doc docs/performance.md
 
 # The locked dependencies the image and the zip flavor's dependencies layer install with pip --require-hashes: every
 # package, transitive ones included, at one version with the sha256 of each of its files on PyPI, resolved from

@@ -337,7 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--baseline-dir", type=Path, help="also run (d) on this model folder, as (e) baseline")
     parser.add_argument("--baseline-code", type=Path, help="also run (d) with this checkout's code, as (e) baseline")
-    parser.add_argument("--readme-block", help="write the table into README.md's GENERATED block of this name")
+    parser.add_argument("--block", help="write the table into --doc's GENERATED block of this name")
+    parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "performance.md", help="the page --block fills")
     parser.add_argument("--child", choices=list(VARIANTS), help=argparse.SUPPRESS)
     parser.add_argument("--mode", choices=["cold", "warm"], help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -364,15 +365,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.json.write_text(json.dumps(record, indent=2))
     print(table(results))
-    if args.readme_block:
+    if args.block:
         from scripts.reliability_report import render
 
         note = (
             f"\n\nMedians over {args.rounds} interleaved warm rounds and {args.launches} cold starts on "
             f"{machine['affinity']} cores (`{' '.join(['scripts/bench.py', *(argv or sys.argv[1:])])}`)."
         )
-        readme = ROOT / "README.md"
-        readme.write_text(render(readme.read_text(), {args.readme_block: table(results) + note}, where=readme))
+        args.doc.write_text(render(args.doc.read_text(), {args.block: table(results) + note}, where=args.doc))
     if set(results) >= {"naive", "pipeline", "torch", "onnx"}:
         args.chart.parent.mkdir(parents=True, exist_ok=True)
         chart({v: results[v] for v in ("naive", "pipeline", "torch", "onnx")}, args.chart)

@@ -1,7 +1,7 @@
 """Measure `make classify` on a large file of real and hostile rows, and check it against the API.
 
     python -m scripts.bulk_bench --texts data/emotion/train.txt data/emotion/validation.txt \\
-        --rows 100000 --readme README.md
+        --rows 100000 --doc docs/classify.md
 
 Builds a CSV of ``--rows`` rows (the dataset's texts, shuffled, and about 5 % hostile rows: empty, blank, too
 long, invalid UTF-8, markup, other scripts, quotes and newlines inside a field), runs scripts/classify.py on it
@@ -9,7 +9,7 @@ while sampling the memory of its process tree, then checks that every row is pre
 hostile row carries its error code, and that a sample of rows gets exactly the label ``POST /predict`` gives.
 Then measures the ceiling: the model call alone, in as many processes, one text per call and in length-sorted
 batches, on the same texts.
-Writes docs/bulk.json and, with --readme, the README's GENERATED ``bulk`` block.
+Writes docs/bulk.json and, with --doc, that page's GENERATED ``bulk`` block (docs/classify.md).
 """
 
 from __future__ import annotations
@@ -208,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--texts", type=Path, nargs="+", required=True, help="text;label files to draw rows from")
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--json", type=Path, default=ROOT / "docs" / "bulk.json")
-    parser.add_argument("--readme", type=Path, help="fill this document's GENERATED block 'bulk'")
+    parser.add_argument("--doc", type=Path, help="fill this page's GENERATED block 'bulk' (docs/classify.md)")
     args = parser.parse_args(argv)
     from scripts.emotion_data import read_examples
 
@@ -240,11 +240,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.json.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     text = block(record)
     print(text)
-    if args.readme:
+    if args.doc:
         from scripts.reliability_report import render
 
-        readme = args.readme.read_text(encoding="utf-8")
-        args.readme.write_text(render(readme, {"bulk": text}, where=args.readme), encoding="utf-8")
+        doc = args.doc.read_text(encoding="utf-8")
+        args.doc.write_text(render(doc, {"bulk": text}, where=args.doc), encoding="utf-8")
     return 0
 
 

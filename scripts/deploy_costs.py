@@ -78,9 +78,9 @@ def table(template: dict[str, Any]) -> str:
     lines.append(
         f"Per use, both stages: ${HTTP_API_REQUEST * 1e6:.2f} a million HTTP API requests, "
         f"${LAMBDA_REQUEST * 1e6:.2f} a million Lambda requests plus ${DURATION_GB_SECOND:.10f} a GB-second "
-        '(README "Right-sizing" measures a prediction\'s duration), CloudWatch Logs $0.50 a GB ingested and $0.03 a '
-        "GB-month kept, S3 $0.023 a GB-month (artifact store, bulk bucket), ECR $0.10 a GB-month (images), Step "
-        "Functions per state transition of bulk jobs."
+        '(docs/performance.md "Right-sizing" measures a prediction\'s duration), CloudWatch Logs $0.50 a GB '
+        "ingested and $0.03 a GB-month kept, S3 $0.023 a GB-month (artifact store, bulk bucket), ECR $0.10 a "
+        "GB-month (images), Step Functions per state transition of bulk jobs."
     )
     return "\n".join(lines)
 

@@ -2,7 +2,7 @@
 
     python -m scripts.fit_trust --model-dir functions/inference/model \\
         --train-file data/emotion/train.txt --validation-file data/emotion/validation.txt \\
-        --readme README.md
+        --doc docs/model.md
 
 Through the API's own ONNX backend (the features it serves), this script
 1. fits the detector on the training split: the final layer's [CLS] vectors projected on their top principal
@@ -13,7 +13,7 @@ Through the API's own ONNX backend (the features it serves), this script
 3. sets the thresholds on the validation split (the detector's at a chosen share of validation texts) and
    records them in ``trust.json`` with the sha256 of the weights they were fitted for;
 4. scores the hand-written sets in tests/data through the runtime's own checks (app/trust.py) and writes the
-   figures into the model card's and the README's GENERATED ``trust`` blocks and ``calibration.png``.
+   figures into the model card's and docs/model.md's GENERATED ``trust`` blocks and ``calibration.png``.
 """
 
 from __future__ import annotations
@@ -374,7 +374,7 @@ def pct(value: float) -> str:
 
 
 def trust_block(report: dict[str, Any]) -> str:
-    """The model card's and README's table: every bar of the trust checks, with the rate measured."""
+    """The model card's and docs/model.md's table: every bar of the trust checks, with the rate measured."""
     evaluation, calibration, thresholds = report["evaluation"], report["calibration"], report["thresholds"]
     worst_fold = max(fold["ece_after"] for fold in calibration["folds"])
     rows = [
@@ -507,13 +507,13 @@ def not_fitted(model_dir: Path, reason: str) -> dict[str, Any]:
 
 
 def write_report(args: argparse.Namespace, report: dict[str, Any], sections: dict[str, str]) -> None:
-    """trust_report.json, the model card's blocks and, when asked, the README's."""
+    """trust_report.json, the model card's blocks and, when asked, a docs page's (docs/model.md)."""
     (args.model_dir / "trust_report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     card = args.model_dir / "README.md"
     card.write_text(render(card.read_text(encoding="utf-8"), sections, where=card), encoding="utf-8")
-    if args.readme:
-        readme = args.readme.read_text(encoding="utf-8")
-        args.readme.write_text(render(readme, {"trust": sections["trust"]}, where=args.readme), encoding="utf-8")
+    if args.doc:
+        doc = args.doc.read_text(encoding="utf-8")
+        args.doc.write_text(render(doc, {"trust": sections["trust"]}, where=args.doc), encoding="utf-8")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -526,7 +526,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     defaults = Thresholds()
     parser.add_argument("--low-confidence", type=float, default=defaults.low_confidence)
     parser.add_argument("--not-english", type=float, default=defaults.not_english)
-    parser.add_argument("--readme", type=Path, help="also fill this document's GENERATED block 'trust'")
+    parser.add_argument("--doc", type=Path, help="also fill this page's GENERATED block 'trust' (docs/model.md)")
     args = parser.parse_args(argv)
     thresholds = Thresholds(low_confidence=args.low_confidence, not_english=args.not_english)
     config = json.loads((args.model_dir / "config.json").read_text(encoding="utf-8"))

@@ -8,7 +8,7 @@ Each stage is the project's own tool run as a subprocess, exactly as its make ta
 when its outputs are current: a stamp under ``--work-dir`` records a fingerprint of what the stage read (its
 command, the sums of its input files) and the sums of what it wrote; a changed input, a changed setting or an
 output edited by hand runs it again, and everything after it. The model goes into ``--out``; the bundled model
-(and the README's generated blocks) change only when ``--out`` names the bundled folder. Example::
+(and docs/model.md's generated blocks) change only when ``--out`` names the bundled folder. Example::
 
     python -m scripts.model_pipeline --data-dir data/emotion --out artifacts/model \\
         --teacher-file data/teacher/train-probs.tsv --seed 42 --epochs 5
@@ -34,7 +34,7 @@ from scripts.labelled_data import SUFFIXES
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED = ROOT / "functions" / "inference" / "model"
-README = ROOT / "README.md"
+MODEL_PAGE = ROOT / "docs" / "model.md"
 EMOTION_DATA = Path("data/emotion")
 
 
@@ -131,7 +131,7 @@ def stages(args: argparse.Namespace) -> list[Stage]:
     prepared = work / "data"
     train, validation = prepared / "train.txt", prepared / "validation.txt"
     bundled = out.resolve() == BUNDLED.resolve()
-    readme = ["--readme", str(README)] if bundled else []
+    page = ["--doc", str(MODEL_PAGE)] if bundled else []
     teacher = ["--teacher-file", args.teacher_file] if args.teacher_file else []
     base = ["--base-model", args.base_model] if args.base_model else []
     weights = [out / "model.safetensors", out / "config.json", out / "tokenizer.json", out / "metrics.json"]
@@ -155,9 +155,9 @@ def stages(args: argparse.Namespace) -> list[Stage]:
                                       "--output-dir", work / "eval"),
               [validation, *onnx], [work / "eval" / "validation_metrics.json"]),
         Stage("trust", python_tool("fit_trust", "--model-dir", out, "--train-file", train,
-                                   "--validation-file", validation, *readme),
+                                   "--validation-file", validation, *page),
               [train, validation, *onnx], [out / "trust_report.json"], before=seed_card(out, prepared)),
-        Stage("card", python_tool("model_report", "--model-dir", out, "--validation-file", validation, *readme),
+        Stage("card", python_tool("model_report", "--model-dir", out, "--validation-file", validation, *page),
               [validation, *onnx, out / "trust_report.json"], [out / "serving_metrics.json"]),
     ]  # fmt: skip
 

@@ -13,7 +13,7 @@ the six emotions applies. With ``--baseline-dir`` the same figures are computed 
 ``--seed-metrics`` the training runs of other seeds are averaged; ``--bench-json`` (from ``bench.py --variants
 onnx --baseline-dir ...``) adds the two models' cold start and warm latency, measured in one run. Writes
 ``serving_metrics.json`` and ``confusion_matrix.png`` into the model folder and the GENERATED blocks of its
-README.md.
+README.md; with ``--doc``, the ``model`` summary block of that page (docs/model.md).
 """
 
 from __future__ import annotations
@@ -465,7 +465,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--baseline-dir", type=Path, help="another model folder with model.int8.onnx, to compare")
     parser.add_argument("--seed-metrics", type=Path, nargs="*", default=[], help="metrics.json of each seed's run")
     parser.add_argument("--bench-json", type=Path, help="bench.py output with the onnx and baseline variants")
-    parser.add_argument("--readme", type=Path, help="also fill this document's GENERATED block 'model' (the summary)")
+    parser.add_argument("--doc", type=Path, help="also fill this page's GENERATED block 'model' (docs/model.md)")
     parser.add_argument(
         "--only",
         nargs="+",
@@ -508,9 +508,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.only:
         sections = {name: text for name, text in sections.items() if name in args.only or name == "rebuild"}
     card.write_text(render(card.read_text(encoding="utf-8"), sections, where=card), encoding="utf-8")
-    if args.readme and "summary" in sections:
-        readme = args.readme.read_text(encoding="utf-8")
-        args.readme.write_text(render(readme, {"model": sections["summary"]}, where=args.readme), encoding="utf-8")
+    if args.doc and "summary" in sections:
+        doc = args.doc.read_text(encoding="utf-8")
+        args.doc.write_text(render(doc, {"model": sections["summary"]}, where=args.doc), encoding="utf-8")
     print(json.dumps({key: report[key] for key in ("neutral_statements", "seeds")}, indent=2))
     print(f"validation accuracy {validation['accuracy']:.4f} macro-F1 {validation['macro_f1']:.4f}")
     return 0

@@ -1,6 +1,6 @@
 """Right-size the function for Lambda: latency, cold start, memory and cost at each memory size, on the real image.
 
-    make right-size     # python -m scripts.right_size --readme README.md
+    make right-size     # python -m scripts.right_size --doc docs/performance.md
 
 Lambda gives a function CPU in proportion to its memory (one full vCPU at 1,769 MB) and bills GB-seconds. This
 runs the built image under the Lambda emulator (podman, scripts/lambda_image.py) at each memory size in
@@ -12,7 +12,8 @@ second process times the handler in-process (no emulator HTTP hop): the duration
 service the seed project deploys (a DistilBERT-base-sized classifier, 66M random weights, behind a transformers
 pipeline and FastAPI + Mangum) is timed the same way at the recommended size.
 
-Writes docs/right-size.json, docs/right-size.png and, with --readme, the README's GENERATED ``right-size`` block.
+Writes docs/right-size.json, docs/right-size.png and, with --doc, that page's GENERATED ``right-size`` and
+``bulk-aws`` blocks (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -562,7 +563,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, default=ROOT / "docs" / "right-size.json")
     parser.add_argument("--chart", type=Path, default=ROOT / "docs" / "right-size.png")
-    parser.add_argument("--readme", type=Path, help="fill this document's GENERATED blocks 'right-size', 'bulk-aws'")
+    parser.add_argument("--doc", type=Path, help="fill this page's GENERATED blocks 'right-size', 'bulk-aws'")
     parser.add_argument("--render-only", action="store_true", help="redraw the chart and tables from --json")
     args = parser.parse_args(argv)
     if args.render_only:
@@ -576,16 +577,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     chart(record, args.chart)
     text = table(record)
     print(text)
-    if args.readme:
+    if args.doc:
         from scripts.reliability_report import render
 
         note = (
             f"\n`make right-size` on {host_cpus} cores, {record['seconds']:.0f} s; "
             f"every figure in docs/{args.json.name}.\n"
         )
-        readme = args.readme.read_text(encoding="utf-8")
+        doc = args.doc.read_text(encoding="utf-8")
         sections = {"right-size": text + note, "bulk-aws": bulk_table(record["bulk"])}
-        args.readme.write_text(render(readme, sections, where=args.readme), encoding="utf-8")
+        args.doc.write_text(render(doc, sections, where=args.doc), encoding="utf-8")
     return 0
 
 

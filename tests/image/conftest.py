@@ -33,7 +33,7 @@ from scripts.reliability_report import render
 
 IMAGE_TAG = "localhost/emotion-api:image-test"
 FIGURES_JSON = ROOT / "docs" / "image.json"
-README = ROOT / "README.md"
+DEV_PAGE = ROOT / "docs" / "development.md"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -95,13 +95,13 @@ def container(podman: Podman, image: Build, config: FunctionConfig) -> Iterator[
 
 @pytest.fixture(scope="session")
 def figures() -> Iterator[dict[str, Any]]:
-    """Measured figures; written to docs/image.json and the README when a run measured them all."""
+    """Measured figures; written to docs/image.json and docs/development.md when a run measured them all."""
     measured: dict[str, Any] = {}
     yield measured
     if {"image_mb", "cold_invoke_s", "warm_p50_ms"} <= set(measured):
         measured["cpus"] = os.cpu_count()
         FIGURES_JSON.write_text(json.dumps(measured, indent=2) + "\n")
-        README.write_text(render(README.read_text(), {"image": figures_table(measured)}, where=README))
+        DEV_PAGE.write_text(render(DEV_PAGE.read_text(), {"image": figures_table(measured)}, where=DEV_PAGE))
 
 
 def figures_table(figures: dict[str, Any]) -> str:

@@ -65,20 +65,20 @@ def test_a_missing_bucket_is_a_load_error(tmp_path: Path) -> None:
     assert not (tmp_path / "cache").exists()
 
 
-#: The README's command for MODEL_SHA256, run in the folder that is uploaded under MODEL_S3_URI.
+#: docs/configuration.md's command for MODEL_SHA256, run in the folder that is uploaded under MODEL_S3_URI.
 DIGEST_COMMAND = "find . -type f -printf '%P\\n' | LC_ALL=C sort | xargs -d '\\n' sha256sum | sha256sum"
 
 
 def documented_digest(model_dir: Path) -> str:
-    """MODEL_SHA256 as the README tells an operator to compute it."""
+    """MODEL_SHA256 as docs/configuration.md tells an operator to compute it."""
     result = subprocess.run(["bash", "-c", DIGEST_COMMAND], cwd=model_dir, capture_output=True, text=True, check=True)
     return result.stdout.split()[0]
 
 
 def test_the_documented_command_computes_the_digest_the_function_checks(tiny_model_dir: Path) -> None:
     assert model_digest(tiny_model_dir) == documented_digest(tiny_model_dir)
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    assert DIGEST_COMMAND in readme
+    page = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text(encoding="utf-8")
+    assert DIGEST_COMMAND in page
 
 
 @mock_aws

@@ -1,8 +1,8 @@
 """Where the model comes from: the baked directory, or an S3 prefix downloaded once per cold start.
 
 With MODEL_SHA256 set, a model from S3 is loaded only when its digest matches (``model_digest``): the sha256 of the
-``sha256sum`` listing of every file, paths relative to the prefix, sorted by byte value. The README's "Model digest"
-gives the one shell command that computes it from the folder uploaded.
+``sha256sum`` listing of every file, paths relative to the prefix, sorted by byte value. docs/configuration.md's
+"Model digest" gives the one shell command that computes it from the folder uploaded.
 """
 
 from __future__ import annotations

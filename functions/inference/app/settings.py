@@ -1,7 +1,8 @@
 """Runtime configuration: the only module that reads environment variables.
 
-Every field is documented in the README's configuration table. Values are parsed once per execution
-environment; a bad value fails the cold start with the variable's name instead of failing a request.
+Every field is documented, with its default, in the README's configuration table and docs/configuration.md.
+Values are parsed once per execution environment; a bad value fails the cold start with the variable's name
+instead of failing a request.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ class Settings(BaseSettings):
     model_sha256: str | None = Field(
         None,
         description=(
-            "Expected digest of the model fetched from MODEL_S3_URI (README: Model digest); the model is refused "
-            "unless it matches. Only with MODEL_S3_URI."
+            "Expected digest of the model fetched from MODEL_S3_URI (docs/configuration.md: Model digest); the model "
+            "is refused unless it matches. Only with MODEL_S3_URI."
         ),
     )
     model_cache_dir: Path = Field(
