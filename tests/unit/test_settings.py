@@ -88,11 +88,18 @@ def _variable(name: str, alias: object) -> str:
     return alias if isinstance(alias, str) else name.upper()
 
 
-def test_every_setting_is_documented_in_the_readme() -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    documented = set(re.findall(r"^\| `([A-Z0-9_]+)` \|", readme, flags=re.MULTILINE))
-    variables = {_variable(name, field.validation_alias) for name, field in Settings.model_fields.items()}
-    assert variables <= documented, sorted(variables - documented)
+@pytest.mark.parametrize("document", ["README.md", "docs/configuration.md"])
+def test_every_setting_is_documented_with_its_default(document: str) -> None:
+    """The README's brief table and the configuration page's full one each name every variable and its default."""
+    text = (Path(__file__).resolve().parents[2] / document).read_text()
+    documented = dict(re.findall(r"^\| `([A-Z0-9_]+)` \| ([^|]+) \|", text, flags=re.MULTILINE))
+    variables = {_variable(name, field.validation_alias): field for name, field in Settings.model_fields.items()}
+    assert set(variables) <= set(documented), sorted(set(variables) - set(documented))
+    for variable, field in variables.items():
+        default = field.default
+        if isinstance(default, bool | int):
+            shown = str(default).lower() if isinstance(default, bool) else str(default)
+            assert documented[variable].strip() == f"`{shown}`", (variable, documented[variable])
 
 
 def test_tracing_runs_only_inside_lambda_and_can_be_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
