@@ -71,8 +71,9 @@ def test_the_readme_example_is_what_the_bundled_model_answers_today() -> None:
     # THEN the answer is the one the README shows, field by field, at its rounding
     assert response.status_code == 200
     assert mismatches(shown, response.json()) == []
-    # and it carries every field a response carries, trust included
+    # and it carries every field a response carries, trust included, and the two headers the README names
     assert {"reliable", "warnings"} <= set(shown)
+    assert response.headers["x-request-id"] and response.headers["x-model-version"]
 
 
 @pytest.mark.parametrize(
