@@ -3,6 +3,7 @@
     python scripts/bench.py --model-dir functions/inference/model [--launches 5] [--iterations 200]
     python scripts/bench.py --variants onnx --baseline-dir <previous model>   # a new model against the old one
     python scripts/bench.py --variants onnx --baseline-code <checkout>       # this code against another's
+    ... --doc docs/architecture.md --block code-compare                      # also fill that page's block
 
 Variants, all on the same model and texts:
   (a) naive     AutoTokenizer + AutoModelForSequenceClassification, per-request tokenisation with
