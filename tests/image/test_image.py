@@ -18,7 +18,7 @@ import pytest
 from reliability.lambda_events import assert_error_shape, body_of
 from support import EVENT_ANSWERS, EVENTS_DIR, LABELS, load_event
 
-from scripts.lambda_image import ROOT, Build, Container, FunctionConfig, Podman, SamCli, stop_process
+from scripts.perf.lambda_image import ROOT, Build, Container, FunctionConfig, Podman, SamCli, stop_process
 
 CORPUS_DIR = EVENTS_DIR / "corpus"
 CORPUS_ANSWERS: dict[str, dict[str, Any]] = json.loads((CORPUS_DIR / "expected.json").read_text(encoding="utf-8"))

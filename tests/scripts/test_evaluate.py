@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from scripts.evaluate import compute_metrics, confusion_matrix, evaluate_model_dir, metrics_from_confusion
+from scripts.model.evaluate import compute_metrics, confusion_matrix, evaluate_model_dir, metrics_from_confusion
 
 GOLD = ["a", "a", "b", "b", "c", "c"]
 PRED = ["a", "b", "b", "b", "a", "c"]
@@ -84,7 +84,7 @@ def test_evaluate_model_dir_scores_through_the_serving_backend_by_label_name(tmp
 def test_plot_confusion_writes_png(tmp_path: Path) -> None:
     """The PNG writer works headless (matplotlib is a training-only dependency)."""
     pytest.importorskip("matplotlib")
-    from scripts.evaluate import plot_confusion
+    from scripts.model.evaluate import plot_confusion
 
     path = tmp_path / "cm.png"
     plot_confusion([[3, 1], [0, 2]], ["a", "b"], path, "test")

@@ -1,4 +1,4 @@
-"""scripts/fetch_model.py, the image build's model fetcher, with the Hub replaced by fakes.
+"""functions/inference/fetch_model.py, the image build's model fetcher, with the Hub replaced by fakes.
 
 A floating revision would make two builds of the same commit ship different weights, so the
 refusals are tested here rather than discovered in a Docker build.
@@ -6,6 +6,7 @@ refusals are tested here rather than discovered in a Docker build.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,7 +15,13 @@ from typing import Any
 import huggingface_hub
 import pytest
 
-from scripts import fetch_model
+ROOT = Path(__file__).resolve().parents[2]
+
+# Beside the Dockerfile, not in a package: the image's build stage runs it as a file.
+_SPEC = importlib.util.spec_from_file_location("fetch_model", ROOT / "functions" / "inference" / "fetch_model.py")
+assert _SPEC is not None and _SPEC.loader is not None
+fetch_model = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(fetch_model)
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 

@@ -1,7 +1,7 @@
 """Rows of a file, classified with the API's own rules: one result per row, in order, a bad row never failing the rest.
 
 Used by the Step Functions Distributed Map batch source (``sources.DistributedMapSource``) and by the local
-``make classify`` (scripts/classify.py), so a file gets the same answers in the cloud and on a laptop.
+``make classify`` (scripts/cli/classify.py), so a file gets the same answers in the cloud and on a laptop.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Read from template.yaml and samconfig.toml, so the table in docs/deploy.md follows them:
 
-    python -m scripts.deploy_costs --doc docs/deploy.md      (make costs) rewrites the tables between its markers
+    python -m scripts.deploy.deploy_costs --doc docs/deploy.md      (make costs) rewrites the tables between its markers
 
 The prices are AWS's published on-demand list prices (us-east-1, x86, checked for this table); free tiers are left
 out. Traffic-dependent costs (requests, durations, logs, S3, Step Functions) are listed as rates, not guessed.
@@ -15,8 +15,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from scripts import stage_config
-from scripts.sam_template import TEMPLATE, load_template
+from scripts.common.sam_template import TEMPLATE, load_template
+from scripts.deploy import stage_config
 
 HOURS_A_MONTH = 730
 #: USD, us-east-1 list prices.

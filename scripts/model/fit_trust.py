@@ -1,6 +1,6 @@
 """Fit the trust checks of a model folder (calibration, "no clear emotion" detector, thresholds) and report them.
 
-    python -m scripts.fit_trust --model-dir functions/inference/model \\
+    python -m scripts.model.fit_trust --model-dir functions/inference/model \\
         --train-file data/emotion/train.txt --validation-file data/emotion/validation.txt \\
         --readme README.md
 
@@ -34,11 +34,11 @@ from app.backends import ModelOutput
 from app.backends.base import ONNX_FILENAME
 from app.schemas import WARNING_CODES
 from app.trust import STATS_FILENAME, TRUST_FILENAME, Detector, LanguageCheck, Thresholds, Trust, softmax
-from scripts.emotion_data import read_examples, sha256_file
-from scripts.evaluate import serving_backend, serving_outputs
-from scripts.reliability_report import render
+from scripts.model.emotion_data import read_examples, sha256_file
+from scripts.model.evaluate import serving_backend, serving_outputs
+from scripts.perf.reliability_report import render
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = ROOT / "tests" / "data"
 NEUTRAL = (DATA_DIR / "neutral_statements.txt", DATA_DIR / "neutral_statements_extra.txt")
 NATURAL = DATA_DIR / "natural_sentences.txt"

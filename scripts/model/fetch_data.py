@@ -9,8 +9,8 @@ only once all three files are verified: a failure leaves ``--data-dir`` as it wa
 ``--source`` reads the same three parquet files from a local folder laid out like the Hub repository (an offline
 mirror); without it the files come from the Hub through ``huggingface_hub``. Example::
 
-    python -m scripts.fetch_data --data-dir data/emotion
-    python -m scripts.fetch_data --data-dir data/emotion --source /mnt/mirror/dair-ai-emotion
+    python -m scripts.model.fetch_data --data-dir data/emotion
+    python -m scripts.model.fetch_data --data-dir data/emotion --source /mnt/mirror/dair-ai-emotion
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from scripts.emotion_data import LABELS, sha256_file
+from scripts.model.emotion_data import LABELS, sha256_file
 
 REPO_ID = "dair-ai/emotion"
 REVISION = "106c232c0a63f3f06ae5d80d141114a00604e969"

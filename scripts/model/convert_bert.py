@@ -18,7 +18,7 @@ The pooler is dropped (DistilBERT classifiers use the [CLS] hidden state).
 
 CLI::
 
-    python scripts/convert_bert.py --bert-dir PATH --output-dir OUT
+    python -m scripts.model.convert_bert --bert-dir PATH --output-dir OUT
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ repository. Branch names such as "main" are refused, so the same build args alwa
 the same weights. Only config, tokenizer and safetensors files are downloaded (no pickled
 weights, no training state).
 
-    python scripts/fetch_model.py --model-id ORG/NAME --revision SHA_OR_TAG --output DIR
+    python functions/inference/fetch_model.py --model-id ORG/NAME --revision SHA_OR_TAG --output DIR
 """
 
 from __future__ import annotations

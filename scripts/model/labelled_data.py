@@ -6,7 +6,7 @@ lines, split on the last ``;``). Any 2 to 50 string labels; every label needs tw
 validation file, a stratified, seeded 10 % of the training texts becomes one. Every problem is reported with its
 file and line, never as a traceback. Line breaks inside a text become spaces (one text, one line). Example::
 
-    python -m scripts.labelled_data --data-dir my-tickets --out artifacts/pipeline/my-model/data
+    python -m scripts.model.labelled_data --data-dir my-tickets --out artifacts/pipeline/my-model/data
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from scripts.emotion_data import LABELS, Example
+from scripts.model.emotion_data import LABELS, Example
 
 SUFFIXES = (".csv", ".jsonl", ".txt")
 MIN_LABELS, MAX_LABELS = 2, 50

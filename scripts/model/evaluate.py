@@ -8,7 +8,7 @@ Gold labels are matched to the model's outputs *by name* through
 
 Example::
 
-    python scripts/evaluate.py --model-dir functions/inference/model \\
+    python -m scripts.model.evaluate --model-dir functions/inference/model \\
         --data-file data/emotion/validation.txt --output-dir artifacts/eval
 
 The metric functions are plain numpy so that tests can import them.
@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from scripts.emotion_data import read_examples, sha256_file
+from scripts.model.emotion_data import read_examples, sha256_file
 
 
 def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Score a model folder through the serving path (its int8 ONNX graph) and regenerate its model card's figures.
 
-    python scripts/model_report.py --model-dir functions/inference/model \\
+    python -m scripts.model.model_report --model-dir functions/inference/model \\
         --validation-file data/emotion/validation.txt \\
         [--baseline-dir <the previous model>] [--seed-metrics artifacts/model-seed*/metrics.json] \\
         [--bench-json artifacts/bench/compare.json]
@@ -28,11 +28,11 @@ from typing import Any
 
 import numpy as np
 
-from scripts.emotion_data import LABELS, read_examples, sha256_file
-from scripts.evaluate import compute_metrics, plot_confusion, serving_backend, serving_probabilities
-from scripts.reliability_report import render
+from scripts.model.emotion_data import LABELS, read_examples, sha256_file
+from scripts.model.evaluate import compute_metrics, plot_confusion, serving_backend, serving_probabilities
+from scripts.perf.reliability_report import render
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 DATA_DIR = ROOT / "tests" / "data"
 NATURAL = DATA_DIR / "natural_sentences.txt"
@@ -404,7 +404,7 @@ def _comparison_block(report: dict[str, Any]) -> str:
                 f"| warm p50, short text, ms | {old['short_p50_ms']:.2f} | {new['short_p50_ms']:.2f} |",
                 f"| warm p50, 60 words, ms | {old['long_p50_ms']:.2f} | {new['long_p50_ms']:.2f} |",
                 "",
-                f"Latency: `scripts/bench.py --variants onnx --baseline-dir`, both models interleaved in one run "
+                f"Latency: `scripts/perf/bench.py --variants onnx --baseline-dir`, both models interleaved in one run "
                 f"({latency['rounds']} warm rounds, {latency['machine']['cpus']} cores).",
             ]
     return "\n".join(lines) if lines else "_No comparison recorded._"

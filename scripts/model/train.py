@@ -16,7 +16,7 @@ model folder with fp16 safetensors weights (config dtype float32).
 
 Example::
 
-    python scripts/train.py --train-file data/emotion/train.txt \\
+    python -m scripts.model.train --train-file data/emotion/train.txt \\
         --validation-file data/emotion/validation.txt \\
         --teacher-file data/teacher/train-probs.tsv \\
         --output-dir functions/inference/model
@@ -40,9 +40,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from scripts.emotion_data import LABELS, Example, check_labels, label_counts, read_examples, sha256_file
-from scripts.evaluate import compute_metrics, plot_confusion, predict
-from scripts.labelled_data import LabelledDataError, check_label_set
+from scripts.model.emotion_data import LABELS, Example, check_labels, label_counts, read_examples, sha256_file
+from scripts.model.evaluate import compute_metrics, plot_confusion, predict
+from scripts.model.labelled_data import LabelledDataError, check_label_set
 
 # Apostrophe-less contractions in the tweets and their usual spelling. Ambiguous
 # ones (its, ill, id, were, wed, hell, shell, lets) are left alone.
@@ -55,7 +55,7 @@ CONTRACTIONS: dict[str, str] = {
     "weve": "we've", "theyve": "they've", "youll": "you'll", "theyll": "they'll", "aint": "ain't",
     "mustnt": "mustn't", "id've": "i'd've", "itll": "it'll", "thatll": "that'll",
 }  # fmt: skip
-NATURAL_SENTENCES = Path(__file__).resolve().parent.parent / "tests" / "data" / "natural_sentences.txt"
+NATURAL_SENTENCES = Path(__file__).resolve().parents[2] / "tests" / "data" / "natural_sentences.txt"
 _END_PUNCT = (".", ".", ".", "!", "!", "?", "...", "!!", "")
 _COMMA_BEFORE = {"but", "because", "so", "and", "though", "although", "when", "which"}
 
@@ -178,7 +178,7 @@ def load_base(base: str, labels: Sequence[str]) -> tuple[Any, Any, str]:
     """Return (DistilBERT classifier, tokenizer, description) for a base model path or hub id."""
     from transformers import AutoConfig, AutoTokenizer, DistilBertForSequenceClassification
 
-    from scripts.convert_bert import classifier_from_bert
+    from scripts.model.convert_bert import classifier_from_bert
 
     config = AutoConfig.from_pretrained(base)
     if config.model_type == "bert":

@@ -1,13 +1,13 @@
 """Classify a large file on AWS: the stack's Step Functions Distributed Map, watched with a progress bar.
 
-    python -m scripts.bulk_job messages.csv labelled.csv --stack emotion-api-prod
-    python -m scripts.bulk_job s3://my-bucket/exports/messages.jsonl labelled.jsonl --stack emotion-api-prod
+    python -m scripts.cli.bulk_job messages.csv labelled.csv --stack emotion-api-prod
+    python -m scripts.cli.bulk_job s3://my-bucket/exports/messages.jsonl labelled.jsonl --stack emotion-api-prod
 
 A local file is uploaded to the stack's bulk bucket under ``input/``; an ``s3://`` URI is read where it is (the
 state machine's role may read only the bulk bucket's ``input/`` prefix). The execution is started, its map run's
 item counters drive a progress bar until it ends, then the result files its map run wrote are read and merged with
 the input rows, in input order, into one CSV or JSON Lines file (by extension) with the same added columns as
-``make classify`` (scripts/classify.py).
+``make classify`` (scripts/cli/classify.py).
 
 The state machine writes a job's results under ``output/<execution name>/`` whatever its caller asks, and this
 script reads only the manifest its own execution reports writing there, naming its own map run: another run
@@ -28,7 +28,7 @@ from typing import Any
 
 from app.backends.base import EMOTIONS
 from app.bulk import result_of
-from scripts.classify import ENCODING, INVALID_ROW, Writer, read_rows
+from scripts.cli.classify import ENCODING, INVALID_ROW, Writer, read_rows
 
 POLL_SECONDS = 2.0
 

@@ -1,6 +1,6 @@
 """Load and soak test: the app served by uvicorn on loopback, hammered by concurrent clients; stops by itself.
 
-    python scripts/loadtest.py [--requests 30000] [--max-seconds 600] [--users 8] [--model-dir DIR]
+    python -m scripts.perf.loadtest [--requests 30000] [--max-seconds 600] [--users 8] [--model-dir DIR]
 
 Starts ``uvicorn app.api:build_app`` in a subprocess (MODEL_PATH=--model-dir, default the bundled model), warms it
 up, then runs ``--users`` client threads, each on its own keep-alive connection, mixing single and batch
@@ -35,7 +35,7 @@ from typing import Any
 import httpx
 import psutil
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FUNCTION_DIR = ROOT / "functions" / "inference"
 TEXTS = [
     "I am feeling very happy today!",

@@ -1,9 +1,9 @@
 """Right-size the function for Lambda: latency, cold start, memory and cost at each memory size, on the real image.
 
-    make right-size     # python -m scripts.right_size --readme README.md
+    make right-size     # python -m scripts.perf.right_size --readme README.md
 
 Lambda gives a function CPU in proportion to its memory (one full vCPU at 1,769 MB) and bills GB-seconds. This
-runs the built image under the Lambda emulator (podman, scripts/lambda_image.py) at each memory size in
+runs the built image under the Lambda emulator (podman, scripts/perf/lambda_image.py) at each memory size in
 ``MEMORY_SIZES`` with the matching limits (``--memory``, and ``--cpus`` = memory / 1,769 capped at the host's
 cores), once per inference-thread setting (NUM_THREADS=1, 2, and unset: the automatic choice), and measures
 through the emulator: the first invoke after the container starts (cold), warm p50/p99 of a short text, the
@@ -30,7 +30,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from scripts.lambda_image import (
+from scripts.perf.lambda_image import (
     ROOT,
     Container,
     Podman,
@@ -577,7 +577,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = table(record)
     print(text)
     if args.readme:
-        from scripts.reliability_report import render
+        from scripts.perf.reliability_report import render
 
         note = (
             f"\n`make right-size` on {host_cpus} cores, {record['seconds']:.0f} s; "

@@ -1,6 +1,6 @@
 """Regenerate the tables of docs/reliability.md from the reliability test runs.
 
-    python scripts/reliability_report.py [--artifacts artifacts/reliability] [--load artifacts/load]
+    python -m scripts.perf.reliability_report [--artifacts artifacts/reliability] [--load artifacts/load]
 
 tests/reliability writes one JSON file per section (fuzz, corpus, faults, security, load) into the artifacts
 folder; a test writes its row only after its assertions passed. ``make load`` writes each long load run's
@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "reliability.md"
 
 

@@ -1,6 +1,6 @@
 """template.yaml as SAM deploys it: parsed with its intrinsic-function tags, each function over its Globals.
 
-The template tests and the image tooling (scripts/lambda_image.py) read the template through here, so both see
+The template tests and the image tooling (scripts/perf/lambda_image.py) read the template through here, so both see
 the same effective function settings.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 
 

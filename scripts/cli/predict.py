@@ -1,8 +1,8 @@
 """Command-line client for a deployed (or local) emotion API: classify a text, a file of lines, or stdin.
 
-    python scripts/predict.py "I am feeling very happy today!"
-    python scripts/predict.py --file reviews.txt --json > predictions.json
-    cat texts.txt | python scripts/predict.py - --url https://abc123.execute-api.us-east-1.amazonaws.com/dev
+    python -m scripts.cli.predict "I am feeling very happy today!"
+    python -m scripts.cli.predict --file reviews.txt --json > predictions.json
+    cat texts.txt | python -m scripts.cli.predict - --url https://abc123.execute-api.us-east-1.amazonaws.com/dev
 
 The URL comes from --url or EMOTION_API_URL (default http://127.0.0.1:8000, i.e. `make serve`), the key from
 --api-key or EMOTION_API_KEY. Many lines go in batches of --batch-size texts per request, with a progress bar on

@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scripts.sam_template import TEMPLATE, load_template, with_globals
+from scripts.common.sam_template import TEMPLATE, load_template, with_globals
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "functions" / "inference" / "Dockerfile"
 STAND_IN_DIR = Path(__file__).resolve().parent / "container"
 SAM = ROOT / ".venv-sam" / "bin" / "sam"

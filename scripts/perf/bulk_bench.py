@@ -1,10 +1,10 @@
 """Measure `make classify` on a large file of real and hostile rows, and check it against the API.
 
-    python -m scripts.bulk_bench --texts data/emotion/train.txt data/emotion/validation.txt \\
+    python -m scripts.perf.bulk_bench --texts data/emotion/train.txt data/emotion/validation.txt \\
         --rows 100000 --readme README.md
 
 Builds a CSV of ``--rows`` rows (the dataset's texts, shuffled, and about 5 % hostile rows: empty, blank, too
-long, invalid UTF-8, markup, other scripts, quotes and newlines inside a field), runs scripts/classify.py on it
+long, invalid UTF-8, markup, other scripts, quotes and newlines inside a field), runs scripts/cli/classify.py on it
 while sampling the memory of its process tree, then checks that every row is present in input order, that each
 hostile row carries its error code, and that a sample of rows gets exactly the label ``POST /predict`` gives.
 Then measures the ceiling: the model call alone, in as many processes, one text per call and in length-sorted
@@ -27,9 +27,9 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from scripts.classify import DEFAULT_MODEL, ENCODING, classify_file
+from scripts.cli.classify import DEFAULT_MODEL, ENCODING, classify_file
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WORK = ROOT / "artifacts" / "bulk"
 LABEL_SAMPLE = 2000
 #: Valid texts of the file (from its start) that the model-only ceiling is measured on.
@@ -197,7 +197,7 @@ def block(record: dict[str, Any]) -> str:
         f"{ceiling['one_per_call']:,.0f} texts/s |\n"
         f"| ceiling: the model alone, length-sorted batches of {ceiling['batch']} (labels would differ) | "
         f"{ceiling['batched']:,.0f} texts/s |\n"
-        f"\n`python -m scripts.bulk_bench --rows {run['rows']}` on {record['machine']['cpus']} cores; "
+        f"\n`python -m scripts.perf.bulk_bench --rows {run['rows']}` on {record['machine']['cpus']} cores; "
         f"the ceilings on the file's first {ceiling['texts']:,} valid texts; docs/bulk.json. "
         f"Load average {load[0]:.1f} at the start, {load[1]:.1f} at the end (the machine is shared).\n"
     )
@@ -210,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=ROOT / "docs" / "bulk.json")
     parser.add_argument("--readme", type=Path, help="fill this document's GENERATED block 'bulk'")
     args = parser.parse_args(argv)
-    from scripts.emotion_data import read_examples
+    from scripts.model.emotion_data import read_examples
 
     texts = [example.text for path in args.texts for example in read_examples(path)]
     WORK.mkdir(parents=True, exist_ok=True)
@@ -241,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = block(record)
     print(text)
     if args.readme:
-        from scripts.reliability_report import render
+        from scripts.perf.reliability_report import render
 
         readme = args.readme.read_text(encoding="utf-8")
         args.readme.write_text(render(readme, {"bulk": text}, where=args.readme), encoding="utf-8")

@@ -26,7 +26,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, TextIO
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL = ROOT / "functions" / "inference" / "model"
 CHUNK_ROWS = 256
 #: A line of a JSON Lines file that is not a JSON object.

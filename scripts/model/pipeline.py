@@ -10,7 +10,7 @@ command, the sums of its input files) and the sums of what it wrote; a changed i
 output edited by hand runs it again, and everything after it. The model goes into ``--out``; the bundled model
 (and the README's generated blocks) change only when ``--out`` names the bundled folder. Example::
 
-    python -m scripts.model_pipeline --data-dir data/emotion --out artifacts/model \\
+    python -m scripts.model.pipeline --data-dir data/emotion --out artifacts/model \\
         --teacher-file data/teacher/train-probs.tsv --seed 42 --epochs 5
 """
 
@@ -29,10 +29,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from scripts.emotion_data import LABELS, sha256_file
-from scripts.labelled_data import SUFFIXES
+from scripts.model.emotion_data import LABELS, sha256_file
+from scripts.model.labelled_data import SUFFIXES
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BUNDLED = ROOT / "functions" / "inference" / "model"
 README = ROOT / "README.md"
 EMOTION_DATA = Path("data/emotion")

@@ -1,8 +1,8 @@
 """Benchmark the service against the naive ways of serving the same model, side by side in one run.
 
-    python scripts/bench.py --model-dir functions/inference/model [--launches 5] [--iterations 200]
-    python scripts/bench.py --variants onnx --baseline-dir <previous model>   # a new model against the old one
-    python scripts/bench.py --variants onnx --baseline-code <checkout>       # this code against another's
+    python -m scripts.perf.bench --model-dir functions/inference/model [--launches 5] [--iterations 200]
+    python -m scripts.perf.bench --variants onnx --baseline-dir <previous model>   # a new model against the old one
+    python -m scripts.perf.bench --variants onnx --baseline-code <checkout>       # this code against another's
 
 Variants, all on the same model and texts:
   (a) naive     AutoTokenizer + AutoModelForSequenceClassification, per-request tokenisation with
@@ -17,7 +17,7 @@ for a short sentence and a 60-word text, batch-32 throughput, peak RSS, and the 
 distribution the process imported plus the model files it read. Prints a table with ratios to (a), writes JSON
 (every round and launch included) and a PNG chart. ``--baseline-dir`` adds (e) baseline: variant (d) on another
 model folder, interleaved with the rest, so two models are compared in one run on one machine state;
-``--baseline-code`` runs (e) with another checkout's code instead (its own scripts/bench.py and app/), on the same
+``--baseline-code`` runs (e) with another checkout's code instead (its own scripts/perf/bench.py and app/), on the same
 model unless ``--baseline-dir`` is given too.
 """
 
@@ -38,7 +38,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FUNCTION_DIR = ROOT / "functions" / "inference"
 VARIANTS = {
     "naive": "(a) naive transformers",
@@ -89,7 +89,7 @@ def _predict_fn(variant: str, model_dir: Path) -> Callable[[list[str]], Any]:
     os.environ["MODEL_BACKEND"] = variant
     os.environ["MODEL_PATH"] = str(model_dir)
     from app.handler import handler
-    from scripts.lambda_context import LocalLambdaContext
+    from scripts.common.lambda_context import LocalLambdaContext
 
     template = json.loads((ROOT / "events" / "predict.json").read_text())
 
@@ -167,11 +167,22 @@ def child(variant: str, model_dir: Path, mode: str, iterations: int, out: Path) 
 CHILD_SCRIPTS: dict[str, Path] = {}
 
 
+def _checkout_of(script: Path) -> Path:
+    """The checkout a bench.py belongs to: the folder holding its ``scripts`` package (any layout)."""
+    return next(parent for parent in script.parents if parent.name == "scripts").parent
+
+
+def _bench_of(checkout: Path) -> Path:
+    """A checkout's bench.py: scripts/perf/bench.py, or scripts/bench.py in checkouts from before the packages."""
+    candidates = [checkout / "scripts" / "perf" / "bench.py", checkout / "scripts" / "bench.py"]
+    return next((path for path in candidates if path.is_file()), candidates[0]).resolve()
+
+
 def _code_path(script: Path) -> dict[str, str]:
     """PYTHONPATH putting another checkout's ``app`` and ``scripts`` before this editable install's."""
     if script == Path(__file__):
         return {}
-    checkout = script.parent.parent
+    checkout = _checkout_of(script)
     return {"PYTHONPATH": os.pathsep.join([str(checkout / "functions" / "inference"), str(checkout)])}
 
 
@@ -351,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.baseline_dir or args.baseline_code:
         model_dirs["baseline"] = (args.baseline_dir or model_dir).resolve()
     if args.baseline_code:
-        CHILD_SCRIPTS["baseline"] = (args.baseline_code / "scripts" / "bench.py").resolve()
+        CHILD_SCRIPTS["baseline"] = _bench_of(args.baseline_code)
         VARIANTS["baseline"] = f"(e) handler, onnx int8, code of {args.baseline_code.name}"
     results = measure(model_dirs, args.launches, args.iterations, args.rounds)
     machine = {"cpus": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)), "python": sys.version.split()[0]}
@@ -359,17 +370,17 @@ def main(argv: list[str] | None = None) -> int:
     record = {
         "machine": machine,
         "model_dirs": {v: str(d) for v, d in model_dirs.items()},
-        "code": {v: str(CHILD_SCRIPTS.get(v, Path(__file__)).parent.parent) for v in model_dirs},
+        "code": {v: str(_checkout_of(CHILD_SCRIPTS.get(v, Path(__file__)))) for v in model_dirs},
         "results": results,
     }
     args.json.write_text(json.dumps(record, indent=2))
     print(table(results))
     if args.readme_block:
-        from scripts.reliability_report import render
+        from scripts.perf.reliability_report import render
 
         note = (
             f"\n\nMedians over {args.rounds} interleaved warm rounds and {args.launches} cold starts on "
-            f"{machine['affinity']} cores (`{' '.join(['scripts/bench.py', *(argv or sys.argv[1:])])}`)."
+            f"{machine['affinity']} cores (`{' '.join(['scripts/perf/bench.py', *(argv or sys.argv[1:])])}`)."
         )
         readme = ROOT / "README.md"
         readme.write_text(render(readme.read_text(), {args.readme_block: table(results) + note}, where=readme))

@@ -1,6 +1,6 @@
 """Push sample events through the real Lambda handler in-process: `sam local invoke -e` without Docker.
 
-    python scripts/invoke.py events/predict.json [events/health.json ...] [--pretty]
+    python -m scripts.cli.invoke events/predict.json [events/health.json ...] [--pretty]
 
 Prints each Lambda response as JSON, exactly what the function returns to API Gateway. Configuration comes
 from the same environment variables the function reads (MODEL_PATH, MODEL_S3_URI, ...).
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from scripts.lambda_context import LocalLambdaContext
+from scripts.common.lambda_context import LocalLambdaContext
 
 
 def invoke(event: Any) -> Any:

@@ -1,6 +1,6 @@
 """Export a model directory to ONNX and quantise it to int8, then prove the int8 graph still classifies as well.
 
-    python scripts/export_onnx.py --model-dir functions/inference/model \\
+    python -m scripts.model.export_onnx --model-dir functions/inference/model \\
         --validation-file data/emotion/validation.txt
 
 Writes ``model.int8.onnx`` (dynamic batch and sequence axes) and ``onnx_export.json`` beside the Hugging Face
@@ -25,9 +25,9 @@ import numpy as np
 
 from app.backends.base import ONNX_FILENAME, ONNX_OUTPUTS, ONNX_REPORT_FILENAME, ModelConfig
 from app.backends.tokenization import TextEncoder
-from scripts.emotion_data import sha256_file
+from scripts.model.emotion_data import sha256_file
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 #: Ordinary sentences for the logit comparison: mixed case, punctuation, one long enough to be truncated.
 CHECK_SENTENCES = [
@@ -256,8 +256,8 @@ def torch_outputs(model_dir: Path, encoder: TextEncoder, texts: Sequence[str]) -
 
 def validation_scores(model_dir: Path, validation_file: Path) -> dict[str, dict[str, float]]:
     """Accuracy and macro-F1 of the fp32 torch backend and the int8 ONNX backend, through the serving code."""
-    from scripts.emotion_data import read_examples
-    from scripts.evaluate import compute_metrics, serving_backend, serving_probabilities
+    from scripts.model.emotion_data import read_examples
+    from scripts.model.evaluate import compute_metrics, serving_backend, serving_probabilities
 
     examples = read_examples(validation_file)
     texts = [example.text for example in examples]

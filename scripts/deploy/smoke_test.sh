@@ -3,7 +3,7 @@
 # and the prediction must carry an "emotion" key. With a key, POST /predict without it
 # must be refused (401 from the function, or 403 from the HTTP API's authorizer).
 #
-#   scripts/smoke_test.sh [--api-key KEY] https://abc123.execute-api.us-east-1.amazonaws.com
+#   scripts/deploy/smoke_test.sh [--api-key KEY] https://abc123.execute-api.us-east-1.amazonaws.com
 #
 # The URL may also come from API_URL, and the key from API_KEY (preferred in CI: a key on
 # the command line is visible to other processes). The key is sent as the x-api-key header.

@@ -2,9 +2,9 @@
 
 Standard library only: it runs before any virtualenv exists (make's variables, the workflow's first steps).
 
-    python3 scripts/stage_config.py region prod        the stage's region (samconfig [prod.global.parameters])
-    python3 scripts/stage_config.py stack prod         its application stack's name
-    python3 scripts/stage_config.py overrides prod     its parameter overrides, one Key=Value a word
+    python3 -m scripts.deploy.stage_config region prod        the stage's region (samconfig [prod.global.parameters])
+    python3 -m scripts.deploy.stage_config stack prod         its application stack's name
+    python3 -m scripts.deploy.stage_config overrides prod     its parameter overrides, one Key=Value a word
 
 ``sam deploy --parameter-overrides`` given on the command line replaces samconfig's list instead of adding to it, so
 ``overrides`` prints samconfig's list with what the deploy adds: the alarm recipient (``ALARM_EMAIL``,
@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-SAMCONFIG = Path(__file__).resolve().parents[1] / "samconfig.toml"
+SAMCONFIG = Path(__file__).resolve().parents[2] / "samconfig.toml"
 #: Environment variables the deploy reads, and the template parameters they set.
 ENVIRONMENT_PARAMETERS = {"ALARM_EMAIL": "AlarmEmail", "ALARM_TOPIC_ARN": "AlarmTopicArn"}
 

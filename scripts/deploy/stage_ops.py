@@ -1,12 +1,12 @@
 """A stage's life in an AWS account, from before the first deploy to after the last: the Makefile's deploy targets.
 
-    python -m scripts.stage_ops preflight ENV       read-only: what would fail a deploy of ENV, and how to fix it
-    python -m scripts.stage_ops bootstrap-parameters ENV   the bootstrap's account-dependent parameters, order checked
-    python -m scripts.stage_ops release ENV REF     the full commit of REF, once its release is in the artifact store
-    python -m scripts.stage_ops outputs ENV         the URL, the demo, the dashboard and how to fetch the key
-    python -m scripts.stage_ops destroy ENV         app stack, then bootstrap stack; says what it keeps and why
+    python -m scripts.deploy.stage_ops preflight ENV       read-only: what would fail a deploy of ENV, how to fix it
+    python -m scripts.deploy.stage_ops bootstrap-parameters ENV   the bootstrap's account-dependent parameters
+    python -m scripts.deploy.stage_ops release ENV REF     the full commit of REF, once its release is in the store
+    python -m scripts.deploy.stage_ops outputs ENV         the URL, the demo, the dashboard and how to fetch the key
+    python -m scripts.deploy.stage_ops destroy ENV         app stack, then bootstrap stack; says what it keeps and why
 
-Needs only boto3 (the SAM CLI's virtualenv has it); the region is the stage's (scripts/stage_config.py).
+Needs only boto3 (the SAM CLI's virtualenv has it); the region is the stage's (scripts/deploy/stage_config.py).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from scripts import stage_config
+from scripts.deploy import stage_config
 
 PROJECT = "emotion-api"
 #: The stage whose bootstrap creates the artifact store (bucket, image repository) and GitHub's OIDC provider.
@@ -326,7 +326,7 @@ def outputs_text(stage: Stage, clients: Clients) -> str:
     else:
         lines.append("API key    none: this stage is open")
     key_option = '--api-key "$KEY" ' if secret else ""
-    lines.append(f"try it     scripts/smoke_test.sh {key_option}{url}")
+    lines.append(f"try it     scripts/deploy/smoke_test.sh {key_option}{url}")
     return "\n".join(lines)
 
 
