@@ -11,18 +11,16 @@ out. Traffic-dependent costs (requests, durations, logs, S3, Step Functions) are
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 from typing import Any
 
+from scripts.common.docs_blocks import replace_between
+from scripts.common.lambda_cost import PRICES, invocation_cost, provisioned_cost
 from scripts.common.sam_template import TEMPLATE, load_template
 from scripts.deploy import stage_config
 
 HOURS_A_MONTH = 730
-#: USD, us-east-1 list prices.
-PROVISIONED_GB_SECOND = 0.0000041667
-DURATION_GB_SECOND = 0.0000166667
-LAMBDA_REQUEST = 0.20 / 1_000_000
+#: USD, us-east-1 list prices (Lambda's in scripts/common/lambda_cost.py).
 DASHBOARD_MONTH = 3.00
 ALARM_METRIC_MONTH = 0.10
 SECRET_MONTH = 0.40
@@ -44,13 +42,13 @@ def alarm_metrics(template: dict[str, Any]) -> int:
 
 def stage_costs(env: str, template: dict[str, Any]) -> dict[str, float]:
     overrides = stage_config.deploy_overrides(env, {})
-    memory_gb = int(overrides["MemorySize"]) / 1024
+    memory_mb = int(overrides["MemorySize"])
     provisioned = int(overrides.get("ProvisionedConcurrency", "0"))
     warmups = 0 if provisioned else HOURS_A_MONTH * 12  # every five minutes, off with provisioned concurrency
     secret = overrides.get("RequireApiKey") == "true" and not overrides.get("ApiKeySecretArn")
     return {
-        "provisioned": provisioned * memory_gb * HOURS_A_MONTH * 3600 * PROVISIONED_GB_SECOND,
-        "warmup": warmups * (LAMBDA_REQUEST + WARMUP_SECONDS * memory_gb * DURATION_GB_SECOND),
+        "provisioned": provisioned_cost(provisioned, memory_mb, HOURS_A_MONTH * 3600),
+        "warmup": warmups * invocation_cost(WARMUP_SECONDS * 1000, memory_mb),
         "dashboard": DASHBOARD_MONTH,
         "alarms": alarm_metrics(template) * ALARM_METRIC_MONTH,
         "secret": SECRET_MONTH if secret else 0.0,
@@ -77,7 +75,8 @@ def table(template: dict[str, Any]) -> str:
     lines.append("")
     lines.append(
         f"Per use, both stages: ${HTTP_API_REQUEST * 1e6:.2f} a million HTTP API requests, "
-        f"${LAMBDA_REQUEST * 1e6:.2f} a million Lambda requests plus ${DURATION_GB_SECOND:.10f} a GB-second "
+        f"${PRICES['per_million_requests']:.2f} a million Lambda requests plus "
+        f"${PRICES['per_gb_second']['x86_64']:.10f} a GB-second "
         '(README "Right-sizing" measures a prediction\'s duration), CloudWatch Logs $0.50 a GB ingested and $0.03 a '
         "GB-month kept, S3 $0.023 a GB-month (artifact store, bulk bucket), ECR $0.10 a GB-month (images), Step "
         "Functions per state transition of bulk jobs."
@@ -109,12 +108,8 @@ def settings_table() -> str:
 
 
 def write(doc: Path, template: dict[str, Any]) -> None:
-    text = doc.read_text(encoding="utf-8")
-    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.DOTALL)
-    if not pattern.search(text):
-        raise SystemExit(f"{doc}: no {BEGIN} ... {END} markers")
     body = f"{settings_table()}\n\n{table(template)}"
-    doc.write_text(pattern.sub(lambda _: f"{BEGIN}\n{body}\n{END}", text), encoding="utf-8")
+    doc.write_text(replace_between(doc.read_text(encoding="utf-8"), BEGIN, END, body, where=doc), encoding="utf-8")
 
 
 def main() -> None:

@@ -34,9 +34,9 @@ from app.backends import ModelOutput
 from app.backends.base import ONNX_FILENAME
 from app.schemas import WARNING_CODES
 from app.trust import STATS_FILENAME, TRUST_FILENAME, Detector, LanguageCheck, Thresholds, Trust, softmax
+from scripts.common.docs_blocks import render
 from scripts.model.emotion_data import read_examples, sha256_file
 from scripts.model.evaluate import serving_backend, serving_outputs
-from scripts.perf.reliability_report import render
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = ROOT / "tests" / "data"

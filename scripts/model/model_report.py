@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy as np
 
+from scripts.common.docs_blocks import render
 from scripts.model.emotion_data import LABELS, read_examples, sha256_file
 from scripts.model.evaluate import compute_metrics, plot_confusion, serving_backend, serving_probabilities
-from scripts.perf.reliability_report import render
 
 ROOT = Path(__file__).resolve().parents[2]
 

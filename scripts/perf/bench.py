@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import resource
 import statistics
@@ -37,6 +36,9 @@ from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from scripts.common.lambda_cost import FULL_VCPU_MB, billed_seconds, cost_per_million
+from scripts.common.stats import percentile
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTION_DIR = ROOT / "functions" / "inference"
@@ -112,11 +114,6 @@ def _predict_fn(variant: str, model_dir: Path) -> Callable[[list[str]], Any]:
     return through_handler
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def _dependency_bytes(model_dir: Path, variant: str) -> int:
     """Installed distributions this process imported, plus the model files the variant reads."""
     top_levels = {name.split(".")[0] for name in list(sys.modules)}
@@ -152,7 +149,7 @@ def child(variant: str, model_dir: Path, mode: str, iterations: int, out: Path) 
                 predict([text])
                 timings.append((time.perf_counter() - started) * 1000)
             result[f"{name}_p50_ms"] = statistics.median(timings)
-            result[f"{name}_p99_ms"] = _percentile(timings, 0.99)
+            result[f"{name}_p99_ms"] = percentile(timings, 0.99)
         rounds = max(5, iterations // 10)
         started = time.perf_counter()
         for _ in range(rounds):
@@ -273,11 +270,6 @@ def table(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-#: AWS Lambda prices, us-east-1, x86_64 (https://aws.amazon.com/lambda/pricing/, read 2026-11): per GB-second of
-#: duration and per request. Lambda gives a function CPU in proportion to memory: 1,769 MB is one full vCPU.
-PRICE_PER_GB_SECOND = 0.0000166667
-PRICE_PER_MILLION_REQUESTS = 0.20
-MB_PER_VCPU = 1769
 MEMORY_SIZES_MB = (1024, 2048, 3008)
 
 
@@ -291,11 +283,10 @@ def cost_table(results: dict[str, dict[str, Any]], measured_cpus: int) -> str:
     lines = ["| variant | memory (MB) | est. duration (ms) | GB-s per 1M | $ per 1M predictions |", "|" + " --- |" * 5]
     for variant in ("naive", "onnx"):
         for memory in MEMORY_SIZES_MB:
-            vcpus = memory / MB_PER_VCPU
+            vcpus = memory / FULL_VCPU_MB
             duration_ms = results[variant]["short_p50_ms"] * max(1.0, measured_cpus / vcpus)
-            billed_s = max(1, math.ceil(duration_ms)) / 1000
-            gb_seconds = billed_s * memory / 1024 * 1_000_000
-            dollars = gb_seconds * PRICE_PER_GB_SECOND + PRICE_PER_MILLION_REQUESTS
+            gb_seconds = billed_seconds(duration_ms) * memory / 1024 * 1_000_000
+            dollars = cost_per_million(duration_ms, memory, "x86_64")["total"]
             lines.append(f"| {VARIANTS[variant]} | {memory} | {duration_ms:.1f} | {gb_seconds:,.0f} | {dollars:,.2f} |")
     return "\n".join(lines)
 
@@ -376,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     args.json.write_text(json.dumps(record, indent=2))
     print(table(results))
     if args.readme_block:
-        from scripts.perf.reliability_report import render
+        from scripts.common.docs_blocks import render
 
         note = (
             f"\n\nMedians over {args.rounds} interleaved warm rounds and {args.launches} cold starts on "

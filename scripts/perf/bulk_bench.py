@@ -241,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = block(record)
     print(text)
     if args.readme:
-        from scripts.perf.reliability_report import render
+        from scripts.common.docs_blocks import render
 
         readme = args.readme.read_text(encoding="utf-8")
         args.readme.write_text(render(readme, {"bulk": text}, where=args.readme), encoding="utf-8")

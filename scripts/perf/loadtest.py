@@ -35,6 +35,8 @@ from typing import Any
 import httpx
 import psutil
 
+from scripts.common.stats import latency_summary
+
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTION_DIR = ROOT / "functions" / "inference"
 TEXTS = [
@@ -175,23 +177,6 @@ def run_load(
     return _summary(outcome, seconds, users=users, warmup=warmup, rss_start=rss_start, rss_end=rss_end)
 
 
-def _percentiles(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {}
-    ordered = sorted(values)
-
-    def pick(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
-
-    return {
-        "p50": pick(0.50),
-        "p90": pick(0.90),
-        "p99": pick(0.99),
-        "max": round(ordered[-1], 2),
-        "mean": round(statistics.fmean(ordered), 2),
-    }
-
-
 def _summary(outcome: Outcome, seconds: float, **extra: Any) -> dict[str, Any]:
     every = outcome.latencies_ms["single"] + outcome.latencies_ms["batch"]
     return {
@@ -203,9 +188,9 @@ def _summary(outcome: Outcome, seconds: float, **extra: Any) -> dict[str, Any]:
         "mismatched_answers": outcome.mismatches,
         "seconds": round(seconds, 1),
         "requests_per_second": round(outcome.done / seconds, 1) if seconds else 0.0,
-        "latency_ms": _percentiles(every),
-        "latency_ms_single": _percentiles(outcome.latencies_ms["single"]),
-        "latency_ms_batch": _percentiles(outcome.latencies_ms["batch"]),
+        "latency_ms": latency_summary(every),
+        "latency_ms_single": latency_summary(outcome.latencies_ms["single"]),
+        "latency_ms_batch": latency_summary(outcome.latencies_ms["batch"]),
         "rss_mb_series": [[index, round(mb, 1)] for index, mb in outcome.rss_mb],
         **extra,
     }

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from scripts.common.docs_blocks import render
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "reliability.md"
@@ -150,18 +151,6 @@ def load_section(artifacts: Path, long_runs: Path) -> str:
     return note + _table(header, rows)
 
 
-def render(doc: str, sections: dict[str, str], *, where: Path = DOC) -> str:
-    """``doc`` with each ``<!-- BEGIN GENERATED: name -->`` block's content replaced by ``sections[name]``."""
-    for name, text in sections.items():
-        pattern = re.compile(
-            rf"(<!-- BEGIN GENERATED: {name} -->\n).*?(<!-- END GENERATED: {name} -->)", flags=re.DOTALL
-        )
-        if not pattern.search(doc):
-            raise SystemExit(f"{where}: no GENERATED block named {name!r}")
-        doc = pattern.sub(lambda match, text=text: match.group(1) + text.rstrip("\n") + "\n" + match.group(2), doc)
-    return doc
-
-
 SECTIONS = ("fuzz", "corpus", "faults", "security", "load")
 
 
@@ -182,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         "load": lambda: load_section(args.artifacts, args.load),
     }
     sections = {name: build() for name, build in builders.items() if not args.only or name in args.only}
-    args.doc.write_text(render(args.doc.read_text(encoding="utf-8"), sections), encoding="utf-8")
+    args.doc.write_text(render(args.doc.read_text(encoding="utf-8"), sections, where=args.doc), encoding="utf-8")
     print(f"updated {args.doc}")
     return 0
 

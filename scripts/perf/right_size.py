@@ -30,6 +30,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from scripts.common.lambda_cost import FULL_VCPU_MB, PRICES, cost_per_million, dollars, invocation_cost
+from scripts.common.stats import percentile
 from scripts.perf.lambda_image import (
     ROOT,
     Container,
@@ -42,18 +44,8 @@ from scripts.perf.lambda_image import (
 )
 
 MEMORY_SIZES = (512, 1024, 1536, 1769, 2048, 3008)
-#: Memory that buys one full vCPU (AWS Lambda documentation).
-FULL_VCPU_MB = 1769
 THREAD_SETTINGS = ("1", "2", "auto")
 IMAGE_TAG = "localhost/emotion-api:right-size"
-#: us-east-1, first pricing tier, as published on aws.amazon.com/lambda/pricing (unchanged since the 1 ms
-#: billing of December 2020 and arm64's launch in September 2021); checked 2026-11-27.
-PRICES = {
-    "date": "2026-11-27",
-    "region": "us-east-1",
-    "per_gb_second": {"x86_64": 0.0000166667, "arm64": 0.0000133334},
-    "per_million_requests": 0.20,
-}
 SHORT_TEXT = "I am feeling very happy today!"
 BATCH = [
     "i feel like i am finally getting somewhere with this project",
@@ -141,11 +133,6 @@ def predict(body: Body):
 
 handler = Mangum(app, lifespan="off")
 """
-
-
-def percentile(values: Sequence[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
 
 
 def cpus_for(memory_mb: int, host_cpus: int) -> float:
@@ -294,11 +281,6 @@ BULK_CONCURRENCY = 50
 BULK_TEXTS = 1_000_000
 
 
-def dollars(value: float) -> str:
-    """A price as written on AWS's pricing pages: every digit, no exponent."""
-    return "$" + f"{value:.10f}".rstrip("0").rstrip(".")
-
-
 def batch_event(size: int) -> dict[str, Any]:
     """A Distributed Map batch of ``size`` rows, as the state machine's ItemBatcher and ItemSelector build it."""
     items = [{"index": index, "row": {"text": BATCH[index % len(BATCH)]}} for index in range(size)]
@@ -324,11 +306,7 @@ def bulk_benchmark(podman: Podman, memory_mb: int, host_cpus: int) -> dict[str, 
                          "output_bytes": len(json.dumps(invocation.payload))})  # fmt: skip
     for row in rows:
         batches = math.ceil(BULK_TEXTS / row["batch_size"])
-        billed_s = math.ceil(row["duration_ms"]) / 1000
-        per_invoke = (
-            billed_s * memory_mb / 1024 * PRICES["per_gb_second"]["x86_64"] + PRICES["per_million_requests"] / 1e6
-        )
-        lambda_cost = batches * per_invoke
+        lambda_cost = batches * invocation_cost(row["duration_ms"], memory_mb)
         express_s = math.ceil((row["duration_ms"] + 50) / 100) / 10  # the task plus the child's own steps
         step_cost = batches * (STEP_FUNCTIONS["per_transition"] + STEP_FUNCTIONS["per_express_request"]
                                + express_s * 0.0625 * STEP_FUNCTIONS["per_express_gb_second"])  # fmt: skip
@@ -368,14 +346,6 @@ def bulk_table(bulk: dict[str, Any]) -> str:
         "Functions' 256 kB: the template's defaults are 500 rows and at most 200 kB of input per batch.",
     ]
     return "\n".join(lines) + "\n"
-
-
-def cost_per_million(duration_ms: float, memory_mb: int, arch: str, *, texts: int = 1) -> dict[str, float]:
-    """Dollars per million texts: billed duration (whole milliseconds) x GB x price, plus the request fee."""
-    billed_s = math.ceil(duration_ms) / 1000
-    compute = 1e6 / texts * billed_s * memory_mb / 1024 * PRICES["per_gb_second"][arch]
-    requests = 1e6 / texts / 1e6 * PRICES["per_million_requests"]
-    return {"compute": compute, "total": compute + requests}
 
 
 RECOMMENDATION = (
@@ -577,7 +547,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = table(record)
     print(text)
     if args.readme:
-        from scripts.perf.reliability_report import render
+        from scripts.common.docs_blocks import render
 
         note = (
             f"\n`make right-size` on {host_cpus} cores, {record['seconds']:.0f} s; "
