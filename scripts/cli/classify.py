@@ -17,7 +17,6 @@ import argparse
 import csv
 import json
 import multiprocessing
-import os
 import sys
 import time
 from collections import deque
@@ -25,6 +24,8 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, TextIO
+
+from scripts.common.service import load_classifier
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL = ROOT / "functions" / "inference" / "model"
@@ -39,16 +40,8 @@ _worker: dict[str, Any] = {}
 
 def _start_worker(model_dir: str, max_chars: int) -> None:
     """Load the model once per worker process, one inference thread each (the workers share the CPUs)."""
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-    from app.classifier import load_model
-    from app.observability import Observability
-    from app.settings import Settings
-
-    settings = Settings(model_path=Path(model_dir), num_threads=1, max_text_chars=max_chars)
-    state = load_model(settings, Observability(settings))
-    if state.classifier is None:
-        raise SystemExit(f"the model did not load: {state.failure}")
-    _worker.update(classifier=state.classifier, max_chars=max_chars)
+    classifier = load_classifier(model_dir, num_threads=1, max_text_chars=max_chars)
+    _worker.update(classifier=classifier, max_chars=max_chars)
 
 
 def _classify_chunk(rows: list[dict[str, Any] | None], text_field: str) -> list[dict[str, Any]]:

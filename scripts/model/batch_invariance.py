@@ -274,7 +274,6 @@ class Variant:
 def quality(variant: Variant, answer: Answer, validation: Sequence[Any]) -> dict[str, Any]:
     """Validation scores and every trust figure of the variant, through its served answers."""
     from scripts.model.emotion_data import read_examples
-    from scripts.model.evaluate import compute_metrics, serving_outputs
     from scripts.model.fit_trust import (
         NATURAL,
         NEUTRAL,
@@ -283,6 +282,7 @@ def quality(variant: Variant, answer: Answer, validation: Sequence[Any]) -> dict
         cross_validate_calibration,
         wilson_interval,
     )
+    from scripts.model.metrics import compute_metrics
 
     texts = [example.text for example in validation]
     gold = [example.label for example in validation]
@@ -290,7 +290,8 @@ def quality(variant: Variant, answer: Answer, validation: Sequence[Any]) -> dict
     labels = sorted({*gold})
     metrics = compute_metrics(gold, [prediction.emotion for prediction in predictions], labels)
     backend, _ = variant.load()
-    logits, _ = serving_outputs(backend, texts)
+    # The variant's own graph, not the served one (scripts/common/service.py), one text per call like it.
+    logits = np.concatenate([backend.run([text]).logits for text in texts]).astype(np.float32, copy=False)
     order = list(backend.config.labels_by_index)
     calibration = cross_validate_calibration(logits, np.array([order.index(label) for label in gold]))
     natural = [example.text for example in read_examples(NATURAL)]

@@ -11,7 +11,8 @@ Example::
     python -m scripts.model.evaluate --model-dir functions/inference/model \\
         --data-file data/emotion/validation.txt --output-dir artifacts/eval
 
-The metric functions are plain numpy so that tests can import them.
+The metrics are scikit-learn's (scripts/model/metrics.py); the model is loaded through the service's offline
+entry (scripts/common/service.py).
 """
 
 from __future__ import annotations
@@ -25,64 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from scripts.common.service import label_probabilities, load_classifier
 from scripts.model.emotion_data import read_examples, sha256_file
-
-
-def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int) -> np.ndarray:
-    """Rows are gold classes, columns predicted classes."""
-    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(matrix, (np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)), 1)
-    return matrix
-
-
-def metrics_from_confusion(matrix: np.ndarray, labels: Sequence[str]) -> dict[str, Any]:
-    """Accuracy, macro/weighted F1 and per-class precision/recall/F1 from a confusion matrix.
-
-    A class with no predictions (or no gold examples) gets precision (or
-    recall) 0, like scikit-learn's ``zero_division=0``. Macro averages run
-    over every label given.
-    """
-    matrix = np.asarray(matrix, dtype=np.float64)
-    true_pos = np.diag(matrix)
-    predicted = matrix.sum(axis=0)
-    support = matrix.sum(axis=1)
-    total = matrix.sum()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.where(predicted > 0, true_pos / predicted, 0.0)
-        recall = np.where(support > 0, true_pos / support, 0.0)
-        denom = precision + recall
-        f1 = np.where(denom > 0, 2 * precision * recall / denom, 0.0)
-    per_class = {
-        label: {
-            "precision": float(precision[i]),
-            "recall": float(recall[i]),
-            "f1": float(f1[i]),
-            "support": int(support[i]),
-        }
-        for i, label in enumerate(labels)
-    }
-    return {
-        "accuracy": float(true_pos.sum() / total) if total else 0.0,
-        "macro_f1": float(f1.mean()) if len(labels) else 0.0,
-        "macro_precision": float(precision.mean()) if len(labels) else 0.0,
-        "macro_recall": float(recall.mean()) if len(labels) else 0.0,
-        "weighted_f1": float((f1 * support).sum() / total) if total else 0.0,
-        "num_examples": int(total),
-        "per_class": per_class,
-    }
-
-
-def compute_metrics(gold: Sequence[str], predicted: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
-    """Metrics for label-name sequences; ``labels`` fixes the matrix order."""
-    index = {label: i for i, label in enumerate(labels)}
-    unknown = sorted(set(gold) - set(index))
-    if unknown:
-        raise ValueError(f"gold labels {unknown} are not among the model labels {list(labels)}")
-    matrix = confusion_matrix([index[g] for g in gold], [index[p] for p in predicted], len(labels))
-    result = metrics_from_confusion(matrix, labels)
-    result["labels"] = list(labels)
-    result["confusion_matrix"] = matrix.tolist()
-    return result
+from scripts.model.metrics import compute_metrics
 
 
 def plot_confusion(matrix: Sequence[Sequence[int]], labels: Sequence[str], path: str | Path, title: str) -> None:
@@ -133,51 +79,15 @@ def predict(
     return probs
 
 
-def serving_backend(model_dir: str | Path, kind: str = "onnx") -> Any:
-    """The API's own backend over a model folder, loaded once for as many texts as the caller scores."""
-    from app.backends import load_backend
-    from app.settings import available_cpus
-
-    return load_backend(kind, Path(model_dir), source=str(model_dir), num_threads=available_cpus())
-
-
-def serving_outputs(backend: Any, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
-    """(logits, features) of a serving backend in input order, one text per model call as the API runs them.
-
-    Scores, trust fits and reports are then the answers clients get: int8 activations are quantised per model
-    call, so texts scored in shared calls would move each other (app/classifier.py). Logit columns follow the
-    model's ``config.labels_by_index``; features are None for a graph without them.
-    """
-    outputs = [backend.run([text]) for text in texts]
-    logits = np.concatenate([output.logits for output in outputs]).astype(np.float32, copy=False)
-    if any(output.features is None for output in outputs):
-        return logits, None
-    return logits, np.concatenate([output.features for output in outputs]).astype(np.float32, copy=False)
-
-
-def serving_probabilities(backend: Any, texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
-    """(labels, probabilities) from a serving backend; columns follow ``labels`` (sorted).
-
-    The softmax of the raw logits, before the temperature the API applies (app/trust.py): the same argmax,
-    so the same accuracy, without depending on the trust files fitted after the model.
-    """
-    logits, _ = serving_outputs(backend, texts)
-    model_order = list(backend.config.labels_by_index)
-    labels = sorted(model_order)
-    from app.trust import softmax
-
-    return labels, softmax(logits[:, [model_order.index(label) for label in labels]])
-
-
 def evaluate_model_dir(
     model_dir: str | Path, data_file: str | Path, *, backend: str = "onnx"
 ) -> tuple[dict[str, Any], list[str], list[str], np.ndarray]:
-    """Score a model folder on a file through the API's own backend; returns (metrics, texts, gold, probs)."""
+    """Score a model folder on a file through the API's classifier; returns (metrics, texts, gold, probs)."""
     examples = read_examples(data_file)
     texts = [example.text for example in examples]
     gold = [example.label for example in examples]
     start = time.perf_counter()
-    labels, probs = serving_probabilities(serving_backend(model_dir, backend), texts)
+    labels, probs = label_probabilities(load_classifier(model_dir, backend=backend), texts)
     elapsed = time.perf_counter() - start
     metrics = compute_metrics(gold, [labels[i] for i in probs.argmax(axis=1)], labels)
     metrics["throughput"] = {

@@ -256,15 +256,16 @@ def torch_outputs(model_dir: Path, encoder: TextEncoder, texts: Sequence[str]) -
 
 def validation_scores(model_dir: Path, validation_file: Path) -> dict[str, dict[str, float]]:
     """Accuracy and macro-F1 of the fp32 torch backend and the int8 ONNX backend, through the serving code."""
+    from scripts.common.service import label_probabilities, load_classifier
     from scripts.model.emotion_data import read_examples
-    from scripts.model.evaluate import compute_metrics, serving_backend, serving_probabilities
+    from scripts.model.metrics import compute_metrics
 
     examples = read_examples(validation_file)
     texts = [example.text for example in examples]
     gold = [example.label for example in examples]
     scores = {}
     for kind in ("torch", "onnx"):
-        labels, probabilities = serving_probabilities(serving_backend(model_dir, kind), texts)
+        labels, probabilities = label_probabilities(load_classifier(model_dir, backend=kind), texts)
         metrics = compute_metrics(gold, [labels[i] for i in probabilities.argmax(axis=1)], labels)
         scores[kind] = {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}
     return scores

@@ -35,8 +35,8 @@ from app.backends.base import ONNX_FILENAME
 from app.schemas import WARNING_CODES
 from app.trust import STATS_FILENAME, TRUST_FILENAME, Detector, LanguageCheck, Thresholds, Trust, softmax
 from scripts.common.docs_blocks import render
+from scripts.common.service import load_classifier, model_labels, raw_outputs
 from scripts.model.emotion_data import read_examples, sha256_file
-from scripts.model.evaluate import serving_backend, serving_outputs
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = ROOT / "tests" / "data"
@@ -222,11 +222,11 @@ def fit(
     thresholds: Thresholds,
 ) -> dict[str, Any]:
     """Fit, write trust.json and trust.npz into the model folder, and return the report."""
-    backend = serving_backend(model_dir, "onnx")
-    order = list(backend.config.labels_by_index)
+    classifier = load_classifier(model_dir, backend="onnx")
+    order = model_labels(classifier)
 
     def outputs(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        logits, features = serving_outputs(backend, texts)
+        logits, features = raw_outputs(classifier, texts)
         if features is None:
             raise SystemExit(f"{model_dir / ONNX_FILENAME} has no features output: re-export it (export_onnx.py)")
         return logits, features

@@ -24,13 +24,18 @@ import statistics
 from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from scripts.common.docs_blocks import render
+from scripts.common.service import label_probabilities, load_classifier, model_labels
 from scripts.model.emotion_data import LABELS, read_examples, sha256_file
-from scripts.model.evaluate import compute_metrics, plot_confusion, serving_backend, serving_probabilities
+from scripts.model.evaluate import plot_confusion
+from scripts.model.metrics import compute_metrics
+
+if TYPE_CHECKING:
+    from app.classifier import Classifier
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,10 +75,10 @@ def bootstrap_intervals(gold: np.ndarray, predicted: np.ndarray, classes: int, *
     }
 
 
-def score_labelled(backend: Any, path: Path, *, intervals: bool) -> dict[str, Any]:
+def score_labelled(classifier: Classifier, path: Path, *, intervals: bool) -> dict[str, Any]:
     examples = read_examples(path)
     texts, gold = [e.text for e in examples], [e.label for e in examples]
-    labels, probabilities = serving_probabilities(backend, texts)
+    labels, probabilities = label_probabilities(classifier, texts)
     predicted = [labels[i] for i in probabilities.argmax(axis=1)]
     metrics = compute_metrics(gold, predicted, labels)
     result: dict[str, Any] = {
@@ -99,10 +104,10 @@ def score_labelled(backend: Any, path: Path, *, intervals: bool) -> dict[str, An
     return result
 
 
-def score_neutral(backend: Any, path: Path = NEUTRAL) -> dict[str, Any]:
+def score_neutral(classifier: Classifier, path: Path = NEUTRAL) -> dict[str, Any]:
     """How sure the model is when no emotion applies: its top probability on neutral statements."""
     texts = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    _, probabilities = serving_probabilities(backend, texts)
+    _, probabilities = label_probabilities(classifier, texts)
     top = probabilities.max(axis=1)
     return {
         "file": path.name,
@@ -148,19 +153,19 @@ def build_report(
     seed_metrics: Sequence[Path],
     bench_json: Path | None = None,
 ) -> dict[str, Any]:
-    backend = serving_backend(model_dir)
+    classifier = load_classifier(model_dir)
     # The hand-written sentences carry the six emotions: a model trained on other labels is not scored on them.
-    emotions = list(backend.config.labels_by_index) == list(LABELS)
+    emotions = model_labels(classifier) == list(LABELS)
     report: dict[str, Any] = {
         "path": "int8 ONNX graph through the API's onnx backend",
         "weights_sha256": sha256_file(model_dir / "model.int8.onnx"),
-        "validation": score_labelled(backend, validation_file, intervals=True),
-        "natural_sentences": score_labelled(backend, NATURAL, intervals=False) if emotions else None,
-        "neutral_statements": score_neutral(backend),
+        "validation": score_labelled(classifier, validation_file, intervals=True),
+        "natural_sentences": score_labelled(classifier, NATURAL, intervals=False) if emotions else None,
+        "neutral_statements": score_neutral(classifier),
         "seeds": seed_summary(seed_metrics),
     }
     if baseline_dir is not None and emotions:
-        baseline = serving_backend(baseline_dir)
+        baseline = load_classifier(baseline_dir)
         validation = score_labelled(baseline, validation_file, intervals=True)
         report["baseline"] = {
             "weights_sha256": sha256_file(baseline_dir / "model.int8.onnx"),
@@ -175,7 +180,7 @@ def build_report(
 
 def reproduction(model_dir: Path, rebuilt_dir: Path, validation_file: Path, ours: dict[str, Any]) -> dict[str, Any]:
     """How far a rebuild of this model (``make model`` from a fresh clone) lands from it, both through the API."""
-    theirs = score_labelled(serving_backend(rebuilt_dir), validation_file, intervals=False)
+    theirs = score_labelled(load_classifier(rebuilt_dir), validation_file, intervals=False)
     metrics = ("accuracy", "macro_f1")
     return {
         "weights_sha256": sha256_file(model_dir / "model.int8.onnx"),

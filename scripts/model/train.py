@@ -41,8 +41,9 @@ import torch
 from tqdm import tqdm
 
 from scripts.model.emotion_data import LABELS, Example, check_labels, label_counts, read_examples, sha256_file
-from scripts.model.evaluate import compute_metrics, plot_confusion, predict
+from scripts.model.evaluate import plot_confusion, predict
 from scripts.model.labelled_data import LabelledDataError, check_label_set
+from scripts.model.metrics import compute_metrics
 
 # Apostrophe-less contractions in the tweets and their usual spelling. Ambiguous
 # ones (its, ill, id, were, wed, hell, shell, lets) are left alone.

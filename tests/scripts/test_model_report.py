@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from support import ID2LABEL
 
-from scripts.model.evaluate import metrics_from_confusion
+from scripts.model.metrics import metrics_from_confusion
 from scripts.model.model_report import bootstrap_intervals, macro_f1_from_confusion, main
 
 
