@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,7 +36,10 @@ from app.schemas import WARNING_CODES
 from app.trust import STATS_FILENAME, TRUST_FILENAME, Detector, LanguageCheck, Thresholds, Trust, softmax
 from scripts.common.docs_blocks import render
 from scripts.common.service import load_classifier, model_labels, raw_outputs
-from scripts.model.emotion_data import read_examples, sha256_file
+from scripts.model.emotion_data import Example, read_examples, sha256_file
+
+if TYPE_CHECKING:
+    from app.classifier import Classifier
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = ROOT / "tests" / "data"
@@ -212,6 +215,136 @@ def rates(warnings: list[list[str]]) -> dict[str, Any]:
     }
 
 
+def _outputs(classifier: Classifier, model_dir: Path, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(logits, features) of the served graph; a graph without the features output cannot be fitted."""
+    logits, features = raw_outputs(classifier, texts)
+    if features is None:
+        raise SystemExit(f"{model_dir / ONNX_FILENAME} has no features output: re-export it (export_onnx.py)")
+    return logits, features
+
+
+def hand_written_sets() -> tuple[dict[str, list[str]], list[Example], list[list[str]]]:
+    """The trust sets' texts by name, the natural sentences with their labels, and the (language, text) pairs."""
+    natural = read_examples(NATURAL)
+    foreign = [line.split("\t", 1) for line in lines(NON_ENGLISH)]
+    sets: dict[str, list[str]] = {
+        "neutral": [text for path in NEUTRAL for text in lines(path)],
+        "natural": [example.text for example in natural],
+        "short_english": lines(SHORT_ENGLISH),
+        "non_english": [text for _, text in foreign],
+    }
+    return sets, natural, foreign
+
+
+def detector_at(
+    train: tuple[np.ndarray, np.ndarray], val_features: np.ndarray, count: int, rate: float
+) -> tuple[Detector, float, dict[str, np.ndarray]]:
+    """The detector on ``count`` components, the distance that flags ``rate`` of validation texts, its stats."""
+    whitening, means = fit_detector(train[0], train[1], count)
+    detector = Detector(whitening, means)
+    stats = {"whitening": whitening.astype(np.float32), "means": means.astype(np.float32)}
+    return detector, float(np.quantile(detector.distances(val_features), 1 - rate)), stats
+
+
+def detector_sweep(
+    train: tuple[np.ndarray, np.ndarray],
+    val_features: np.ndarray,
+    set_outputs: dict[str, tuple[np.ndarray, np.ndarray]],
+    counts: Sequence[int],
+    rate: float,
+) -> list[dict[str, Any]]:
+    """How often each component count flags each set (short English is the language check's, not the detector's)."""
+    sweep = []
+    for count in counts:
+        detector, threshold, _ = detector_at(train, val_features, count, rate)
+        row: dict[str, Any] = {"components": count}
+        for name, features in {"validation": val_features, **{k: v[1] for k, v in set_outputs.items()}}.items():
+            if name != "short_english":
+                row[name] = float((detector.distances(features) > threshold).mean())
+        sweep.append(row)
+    return sweep
+
+
+def natural_figures(
+    details: list[dict[str, Any]], natural: Sequence[Example], logits: np.ndarray, order: Sequence[str]
+) -> dict[str, Any]:
+    """Whether a warning marks an answer not to trust: how often flagged and unflagged answers miss the label."""
+    wrong = [order[index] != example.label for index, example in zip(logits.argmax(axis=1), natural, strict=True)]
+    flagged = [
+        {"text": row["text"], "label": example.label, "warnings": row["warnings"]}
+        for row, example in zip(details, natural, strict=True)
+        if row["warnings"]
+    ]
+    return {
+        "interval": wilson_interval(len(flagged), len(natural)),
+        "flagged_wrong": sum(miss for miss, row in zip(wrong, details, strict=True) if row["warnings"]),
+        "unflagged_wrong": sum(miss for miss, row in zip(wrong, details, strict=True) if not row["warnings"]),
+        "flagged_texts": flagged,
+    }
+
+
+def evaluate_sets(
+    trust: Trust,
+    sets: dict[str, list[str]],
+    set_outputs: dict[str, tuple[np.ndarray, np.ndarray]],
+    natural: Sequence[Example],
+    foreign: Sequence[Sequence[str]],
+    order: Sequence[str],
+) -> dict[str, Any]:
+    """Each hand-written set's warning rates, with the texts the report lists."""
+    evaluation: dict[str, Any] = {}
+    details: dict[str, list[dict[str, Any]]] = {}
+    for name, texts in sets.items():
+        warnings = judged(trust, texts, *set_outputs[name])
+        evaluation[name] = rates(warnings)
+        details[name] = [{"text": text, "warnings": codes} for text, codes in zip(texts, warnings, strict=True)]
+    evaluation["natural"].update(natural_figures(details["natural"], natural, set_outputs["natural"][0], order))
+    by_language: dict[str, list[bool]] = {}
+    for (code, _), row in zip(foreign, details["non_english"], strict=True):
+        by_language.setdefault(code, []).append(bool(row["warnings"]))
+    evaluation["non_english"]["by_language"] = {
+        code: sum(flags) / len(flags) for code, flags in sorted(by_language.items())
+    }
+    evaluation["neutral"]["missed_texts"] = [
+        row["text"] for row in details["neutral"] if "no_clear_emotion" not in row["warnings"]
+    ]
+    evaluation["short_english"]["not_english_texts"] = [
+        row["text"] for row in details["short_english"] if "not_english" in row["warnings"]
+    ]
+    evaluation["must_stay_reliable"] = {
+        row["text"]: row["warnings"] for row in details["short_english"] if row["text"] in MUST_STAY_RELIABLE
+    }
+    return evaluation
+
+
+def write_trust(
+    model_dir: Path,
+    trust: Trust,
+    stats: dict[str, np.ndarray],
+    files: tuple[Path, Path],
+    *,
+    components: int,
+    detector_rate: float,
+) -> dict[str, Any]:
+    """Write trust.json and trust.npz beside the weights they were fitted for; returns trust.json's document."""
+    train_file, validation_file = files
+    document = {
+        "fitted_for": {name: sha256_file(model_dir / name) for name in (ONNX_FILENAME, "model.safetensors")},
+        "temperature": trust.temperature,
+        "thresholds": asdict(trust.thresholds),
+        "detector": {
+            "features": "final layer [CLS] vector (the graph's 'features' output)",
+            "components": components,
+            "validation_rate": detector_rate,
+            "train_sha256": sha256_file(train_file),
+        },
+        "validation_sha256": sha256_file(validation_file),
+    }
+    np.savez(model_dir / STATS_FILENAME, **stats)
+    (model_dir / TRUST_FILENAME).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    return document
+
+
 def fit(
     model_dir: Path,
     train_file: Path,
@@ -224,110 +357,27 @@ def fit(
     """Fit, write trust.json and trust.npz into the model folder, and return the report."""
     classifier = load_classifier(model_dir, backend="onnx")
     order = model_labels(classifier)
-
-    def outputs(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        logits, features = raw_outputs(classifier, texts)
-        if features is None:
-            raise SystemExit(f"{model_dir / ONNX_FILENAME} has no features output: re-export it (export_onnx.py)")
-        return logits, features
-
-    train = read_examples(train_file)
-    validation = read_examples(validation_file)
-    train_logits, train_features = outputs([example.text for example in train])
-    del train_logits
-    train_gold = np.array([order.index(example.label) for example in train])
+    train, validation = read_examples(train_file), read_examples(validation_file)
+    _, train_features = _outputs(classifier, model_dir, [example.text for example in train])
+    train_fit = (train_features, np.array([order.index(example.label) for example in train]))
     val_texts = [example.text for example in validation]
     val_gold = np.array([order.index(example.label) for example in validation])
-    val_logits, val_features = outputs(val_texts)
+    val_logits, val_features = _outputs(classifier, model_dir, val_texts)
 
-    calibration = cross_validate_calibration(val_logits, val_gold)
-    temperature = fit_temperature(val_logits, val_gold)
+    sets, natural, foreign = hand_written_sets()
+    set_outputs = {name: _outputs(classifier, model_dir, texts) for name, texts in sets.items()}
+    sweep = detector_sweep(train_fit, val_features, set_outputs, sorted({*SWEEP, components}), detector_rate)
+    detector, distance, stats = detector_at(train_fit, val_features, components, detector_rate)
     language = LanguageCheck(threshold=thresholds.not_english, min_letters=thresholds.min_letters)
-
-    natural = read_examples(NATURAL)
-    sets: dict[str, list[str]] = {
-        "neutral": [text for path in NEUTRAL for text in lines(path)],
-        "natural": [example.text for example in natural],
-        "short_english": lines(SHORT_ENGLISH),
-    }
-    foreign = [line.split("\t", 1) for line in lines(NON_ENGLISH)]
-    sets["non_english"] = [text for _, text in foreign]
-    set_outputs = {name: outputs(texts) for name, texts in sets.items()}
-
-    def detector_for(count: int) -> tuple[Detector, float, np.ndarray, np.ndarray]:
-        whitening, means = fit_detector(train_features, train_gold, count)
-        detector = Detector(whitening, means)
-        threshold = float(np.quantile(detector.distances(val_features), 1 - detector_rate))
-        return detector, threshold, whitening, means
-
-    sweep = []
-    for count in sorted({*SWEEP, components}):
-        detector, threshold, _, _ = detector_for(count)
-        row: dict[str, Any] = {"components": count}
-        for name, (_, features) in {"validation": (None, val_features), **set_outputs}.items():
-            if name != "short_english":
-                row[name] = float((detector.distances(features) > threshold).mean())
-        sweep.append(row)
-
-    detector, distance, whitening, means = detector_for(components)
     chosen = Thresholds(**{**asdict(thresholds), "no_clear_emotion": distance})
-    trust = Trust(language, temperature, detector, chosen)
+    trust = Trust(language, fit_temperature(val_logits, val_gold), detector, chosen)
 
     evaluation: dict[str, Any] = {"validation": rates(judged(trust, val_texts, val_logits, val_features))}
-    details: dict[str, list[dict[str, Any]]] = {}
-    for name, texts in sets.items():
-        warnings = judged(trust, texts, *set_outputs[name])
-        evaluation[name] = rates(warnings)
-        details[name] = [{"text": text, "warnings": codes} for text, codes in zip(texts, warnings, strict=True)]
-    natural_flagged = [
-        {"text": row["text"], "label": example.label, "warnings": row["warnings"]}
-        for row, example in zip(details["natural"], natural, strict=True)
-        if row["warnings"]
-    ]
-    # Whether a warning marks an answer not to trust: how often flagged and unflagged answers miss the written label.
-    predicted = set_outputs["natural"][0].argmax(axis=1)
-    natural_wrong = [order[index] != example.label for index, example in zip(predicted, natural, strict=True)]
-    evaluation["natural"]["interval"] = wilson_interval(len(natural_flagged), len(natural))
-    evaluation["natural"]["flagged_wrong"] = sum(
-        wrong for wrong, row in zip(natural_wrong, details["natural"], strict=True) if row["warnings"]
-    )
-    evaluation["natural"]["unflagged_wrong"] = sum(
-        wrong for wrong, row in zip(natural_wrong, details["natural"], strict=True) if not row["warnings"]
-    )
-    by_language: dict[str, list[bool]] = {}
-    for (code, _), row in zip(foreign, details["non_english"], strict=True):
-        by_language.setdefault(code, []).append(bool(row["warnings"]))
-    evaluation["non_english"]["by_language"] = {
-        code: sum(flags) / len(flags) for code, flags in sorted(by_language.items())
-    }
-    evaluation["natural"]["flagged_texts"] = natural_flagged
-    evaluation["neutral"]["missed_texts"] = [
-        row["text"] for row in details["neutral"] if "no_clear_emotion" not in row["warnings"]
-    ]
-    evaluation["short_english"]["not_english_texts"] = [
-        row["text"] for row in details["short_english"] if "not_english" in row["warnings"]
-    ]
-    evaluation["must_stay_reliable"] = {
-        row["text"]: row["warnings"] for row in details["short_english"] if row["text"] in MUST_STAY_RELIABLE
-    }
-
+    evaluation.update(evaluate_sets(trust, sets, set_outputs, natural, foreign, order))
     evaluation["cost_us_per_text"] = judge_cost(trust, val_texts, val_logits, val_features, order)
-
-    weights = {name: sha256_file(model_dir / name) for name in (ONNX_FILENAME, "model.safetensors")}
-    document = {
-        "fitted_for": weights,
-        "temperature": temperature,
-        "thresholds": asdict(chosen),
-        "detector": {
-            "features": "final layer [CLS] vector (the graph's 'features' output)",
-            "components": components,
-            "validation_rate": detector_rate,
-            "train_sha256": sha256_file(train_file),
-        },
-        "validation_sha256": sha256_file(validation_file),
-    }
-    np.savez(model_dir / STATS_FILENAME, whitening=whitening.astype(np.float32), means=means.astype(np.float32))
-    (model_dir / TRUST_FILENAME).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    files = (train_file, validation_file)
+    document = write_trust(model_dir, trust, stats, files, components=components, detector_rate=detector_rate)
+    calibration = cross_validate_calibration(val_logits, val_gold)
     return {**document, "calibration": calibration, "evaluation": evaluation, "sweep": sweep}
 
 
@@ -373,9 +423,9 @@ def pct(value: float) -> str:
     return f"{value * 100:.1f} %"
 
 
-def trust_block(report: dict[str, Any]) -> str:
-    """The model card's and README's table: every bar of the trust checks, with the rate measured."""
-    evaluation, calibration, thresholds = report["evaluation"], report["calibration"], report["thresholds"]
+def _bars_table(report: dict[str, Any]) -> list[str]:
+    """Every bar of the trust checks with the rate measured, one table row each."""
+    evaluation, calibration = report["evaluation"], report["calibration"]
     worst_fold = max(fold["ece_after"] for fold in calibration["folds"])
     rows = [
         ("validation split (2,000 texts): any warning", evaluation["validation"]["flagged_rate"], "at most 3 %"),
@@ -414,11 +464,16 @@ def trust_block(report: dict[str, Any]) -> str:
         f"**{calibration['ece_before']:.4f} → {calibration['ece_after']:.4f}** (worst fold {worst_fold:.4f}) | "
         "at most 0.02 (0.035 on any fold) |"
     )
-    must = evaluation["must_stay_reliable"]
-    validation = evaluation["validation"]
+    return table
+
+
+def trust_block(report: dict[str, Any]) -> str:
+    """The model card's and README's table: every bar of the trust checks, with the rate measured."""
+    evaluation, thresholds = report["evaluation"], report["thresholds"]
+    natural, validation, must = evaluation["natural"], evaluation["validation"], evaluation["must_stay_reliable"]
     unflagged = natural["texts"] - natural["flagged"]
     lines_ = [
-        *table,
+        *_bars_table(report),
         "",
         f"Ordinary English sentences: {natural['flagged_wrong']} of the {natural['flagged']} flagged got another "
         f"label than the one they were written as ({pct(natural['flagged_wrong'] / max(natural['flagged'], 1))}), "
