@@ -502,6 +502,85 @@ TRAINING_SETTINGS = (
 )  # fmt: skip
 
 
+def _data_record(run: Run) -> dict[str, Any]:
+    """Each split's file, checksum, size and label counts."""
+    args = run.args
+    return {
+        name: {
+            "file": Path(path).name,
+            "sha256": sha256_file(path),
+            "examples": len(examples),
+            "label_counts": label_counts(examples),
+        }
+        for name, path, examples in (
+            ("train", args.train_file, run.train),
+            ("validation", args.validation_file, run.validation),
+        )
+    }
+
+
+def _distillation_record(args: argparse.Namespace) -> dict[str, Any] | None:
+    if not args.teacher_file:
+        return None
+    return {
+        "teacher_file": Path(args.teacher_file).name,
+        "teacher_sha256": sha256_file(args.teacher_file),
+        "weight": args.distill_weight,
+        "temperature": args.distill_temperature,
+    }
+
+
+def _environment_record(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "device": args.device,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }
+
+
+def _natural_record(run: Run) -> dict[str, Any] | None:
+    """The hand-written natural sentences' scores, for a model of the six emotions when the file is there."""
+    args = run.args
+    if not (args.natural_file and Path(args.natural_file).is_file() and run.labels == list(LABELS)):
+        return None
+    natural = read_examples(args.natural_file)
+    texts, gold = [e.text for e in natural], [e.label for e in natural]
+    metrics = evaluate_texts(run.model, run.tokenizer, texts, gold, args)
+    print(f"natural sentences: acc {metrics['accuracy']:.4f} ({len(natural)} sentences)")
+    return {
+        "file": Path(args.natural_file).name,
+        "sha256": sha256_file(args.natural_file),
+        "accuracy": metrics["accuracy"],
+        "macro_f1": metrics["macro_f1"],
+        "per_class_recall": {k: v["recall"] for k, v in metrics["per_class"].items()},
+    }
+
+
+def _score_test_file(run: Run) -> None:
+    """Score the held-back test split into the log folder only, never into the model folder."""
+    test = read_examples(run.args.test_file)
+    metrics = evaluate_texts(run.model, run.tokenizer, [e.text for e in test], [e.label for e in test], run.args)
+    (run.log_dir / "test_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    print(
+        f"test file: acc {metrics['accuracy']:.4f} macro-F1 {metrics['macro_f1']:.4f} "
+        f"(written to {run.log_dir}, not to the model folder)"
+    )
+
+
+def _validation_scores(run: Run) -> tuple[dict[str, Any], dict[str, Any], float]:
+    """Validation metrics, the same texts naturalised, and validation throughput (texts a second)."""
+    args, model, tokenizer = run.args, run.model, run.tokenizer
+    val_texts, val_gold = [e.text for e in run.validation], [e.label for e in run.validation]
+    final = evaluate_texts(model, tokenizer, val_texts, val_gold, args)
+    nat_rng = random.Random(args.seed + 1)  # noqa: S311 - reproducible augmentation
+    natural_val = evaluate_texts(model, tokenizer, [naturalise(t, nat_rng) for t in val_texts], val_gold, args)
+    start = time.perf_counter()
+    predict(model, tokenizer, val_texts, batch_size=128, max_length=args.max_length, device=args.device)
+    return final, natural_val, len(val_texts) / (time.perf_counter() - start)
+
+
 def save_and_report(run: Run, best: dict[str, Any]) -> dict[str, Any]:
     """Save the selected weights as fp16, score exactly those, and write metrics.json beside them."""
     args, model, tokenizer = run.args, run.model, run.tokenizer
@@ -511,13 +590,7 @@ def save_and_report(run: Run, best: dict[str, Any]) -> dict[str, Any]:
     save_fp16(model, tokenizer, output_dir, name=name)
     # Score the shipped (fp16-rounded) weights so the reported numbers match the folder.
     model.load_state_dict({k: v.half().float() if v.is_floating_point() else v for k, v in best["state"].items()})
-    val_texts, val_gold = [e.text for e in run.validation], [e.label for e in run.validation]
-    final = evaluate_texts(model, tokenizer, val_texts, val_gold, args)
-    nat_rng = random.Random(args.seed + 1)  # noqa: S311 - reproducible augmentation
-    natural_val = evaluate_texts(model, tokenizer, [naturalise(t, nat_rng) for t in val_texts], val_gold, args)
-    start = time.perf_counter()
-    predict(model, tokenizer, val_texts, batch_size=128, max_length=args.max_length, device=args.device)
-    throughput = len(val_texts) / (time.perf_counter() - start)
+    final, natural_val, throughput = _validation_scores(run)
     plot_confusion(
         final["confusion_matrix"], final["labels"], output_dir / "confusion_matrix.png", "validation (2,000 examples)"
     )
@@ -534,57 +607,19 @@ def save_and_report(run: Run, best: dict[str, Any]) -> dict[str, Any]:
         "validation_throughput_examples_per_second": round(throughput, 1),
         "history": run.history,
         "training": {key: getattr(args, key) for key in TRAINING_SETTINGS},
-        "distillation": {
-            "teacher_file": Path(args.teacher_file).name,
-            "teacher_sha256": sha256_file(args.teacher_file),
-            "weight": args.distill_weight,
-            "temperature": args.distill_temperature,
-        }
-        if args.teacher_file
-        else None,
+        "distillation": _distillation_record(args),
         "class_weights": dict(zip(run.labels, [round(float(w), 4) for w in run.weights.cpu()], strict=True)),
         "train_token_length_percentiles": run.percentiles,
         "train_examples_truncated": run.truncated,
-        "data": {
-            name: {
-                "file": Path(path).name,
-                "sha256": sha256_file(path),
-                "examples": len(examples),
-                "label_counts": label_counts(examples),
-            }
-            for name, path, examples in (
-                ("train", args.train_file, run.train),
-                ("validation", args.validation_file, run.validation),
-            )
-        },
-        "environment": {
-            "device": args.device,
-            "threads": torch.get_num_threads(),
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-        },
+        "data": _data_record(run),
+        "environment": _environment_record(args),
         "train_wall_seconds": round(time.time() - run.started, 1),
     }
-    if args.natural_file and Path(args.natural_file).is_file() and run.labels == list(LABELS):
-        natural = read_examples(args.natural_file)
-        natural_metrics = evaluate_texts(model, tokenizer, [e.text for e in natural], [e.label for e in natural], args)
-        result["natural_sentences"] = {
-            "file": Path(args.natural_file).name,
-            "sha256": sha256_file(args.natural_file),
-            "accuracy": natural_metrics["accuracy"],
-            "macro_f1": natural_metrics["macro_f1"],
-            "per_class_recall": {k: v["recall"] for k, v in natural_metrics["per_class"].items()},
-        }
-        print(f"natural sentences: acc {natural_metrics['accuracy']:.4f} ({len(natural)} sentences)")
+    natural = _natural_record(run)
+    if natural is not None:
+        result["natural_sentences"] = natural
     if args.test_file:
-        test = read_examples(args.test_file)
-        test_metrics = evaluate_texts(model, tokenizer, [e.text for e in test], [e.label for e in test], args)
-        (run.log_dir / "test_metrics.json").write_text(json.dumps(test_metrics, indent=2) + "\n", encoding="utf-8")
-        print(
-            f"test file: acc {test_metrics['accuracy']:.4f} macro-F1 {test_metrics['macro_f1']:.4f} "
-            f"(written to {run.log_dir}, not to the model folder)"
-        )
+        _score_test_file(run)
     for folder in (output_dir, run.log_dir):
         (folder / "metrics.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(

@@ -89,6 +89,82 @@ def _same(a: Any, b: Any, tolerance: float = 1e-5) -> bool:
     )
 
 
+HEADERS = {"content-type": "application/json"}
+
+
+def _reference_answers(base_url: str, pool: list[tuple[str, str, bytes]]) -> list[Any]:
+    """Each pooled request's answer, sent one at a time: what every later answer must equal."""
+    expected: list[Any] = []
+    with httpx.Client(base_url=base_url, headers=HEADERS, timeout=60) as client:
+        for _, path, body in pool:
+            response = client.post(path, content=body)
+            response.raise_for_status()
+            expected.append(response.json())
+    return expected
+
+
+def _in_threads(target: Any, users: int, name: str) -> None:
+    """Run ``target(i)`` in ``users`` threads at once and wait for all of them."""
+    threads = [threading.Thread(target=target, args=(i,), name=f"{name}-{i}") for i in range(users)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+@dataclass
+class _Load:
+    """One load run's shared state: the request pool and its answers, what was seen, when to stop."""
+
+    base_url: str
+    pool: list[tuple[str, str, bytes]]
+    expected: list[Any]
+    stop_at: float
+    requests: int
+    seed: int
+    rss: Any = None
+    rss_every: int = 1000
+    outcome: Outcome = field(default_factory=Outcome)
+    _sent: int = 0
+
+    def next_index(self) -> int | None:
+        with self.outcome.lock:
+            if self._sent >= self.requests:
+                return None
+            self._sent += 1
+            return self._sent - 1
+
+    def user(self, user_index: int) -> None:
+        """One client sending pooled requests until the count or the time runs out."""
+        local = random.Random(self.seed * 1000 + user_index)  # noqa: S311 - request mix, not security
+        with httpx.Client(base_url=self.base_url, headers=HEADERS, timeout=60) as client:
+            while time.perf_counter() < self.stop_at and (index := self.next_index()) is not None:
+                choice = local.randrange(len(self.pool))
+                kind, path, body = self.pool[choice]
+                sent = time.perf_counter()
+                try:
+                    response = client.post(path, content=body)
+                    elapsed = (time.perf_counter() - sent) * 1000
+                    ok = response.status_code == 200
+                    same = ok and _same(response.json(), self.expected[choice])
+                    problem = None if ok else f"{response.status_code} {response.text[:200]}"
+                except (httpx.HTTPError, ValueError) as exc:
+                    elapsed, same, problem = (time.perf_counter() - sent) * 1000, False, repr(exc)
+                self.record(index, kind, elapsed, same=same, problem=problem)
+
+    def record(self, index: int, kind: str, elapsed: float, *, same: bool, problem: str | None) -> None:
+        outcome = self.outcome
+        with outcome.lock:
+            outcome.done += 1
+            outcome.latencies_ms[kind].append(elapsed)
+            if problem:
+                outcome.errors.append(problem)
+            elif not same:
+                outcome.mismatches += 1
+            if self.rss and index and index % self.rss_every == 0:
+                outcome.rss_mb.append((index, self.rss()))
+
+
 def run_load(
     base_url: str,
     *,
@@ -106,75 +182,27 @@ def run_load(
     """Run the load against ``base_url``; ``rss`` is a callable giving the server's RSS in MB (or None)."""
     rng = random.Random(seed)  # noqa: S311 - reproducible request mix, not security
     pool = _payloads(rng, pool_size, batch_share, max_batch)
-    headers = {"content-type": "application/json"}
-    expected: list[Any] = []
-    with httpx.Client(base_url=base_url, headers=headers, timeout=60) as client:
-        for _, path, body in pool:  # the reference answers, one at a time
-            response = client.post(path, content=body)
-            response.raise_for_status()
-            expected.append(response.json())
+    expected = _reference_answers(base_url, pool)
 
     def warm(worker: int) -> None:
         """Concurrent, like the run: the server's threads and their allocator arenas exist before the baseline."""
-        with httpx.Client(base_url=base_url, headers=headers, timeout=60) as client:
+        with httpx.Client(base_url=base_url, headers=HEADERS, timeout=60) as client:
             for index in range(worker, warmup, users):
                 _, path, body = pool[index % len(pool)]
                 client.post(path, content=body).raise_for_status()
 
-    warmers = [threading.Thread(target=warm, args=(i,), name=f"warm-{i}") for i in range(users)]
-    for thread in warmers:
-        thread.start()
-    for thread in warmers:
-        thread.join()
-
-    outcome = Outcome()
+    _in_threads(warm, users, "warm")
     rss_start = rss() if rss else None
-    if rss_start is not None:
-        outcome.rss_mb.append((0, rss_start))
     started = time.perf_counter()
-    stop_at = started + max_seconds
-    counter = iter(range(requests))
-    counter_lock = threading.Lock()
-
-    def next_index() -> int | None:
-        with counter_lock:
-            return next(counter, None)
-
-    def user(user_index: int) -> None:
-        local = random.Random(seed * 1000 + user_index)  # noqa: S311 - request mix, not security
-        with httpx.Client(base_url=base_url, headers=headers, timeout=60) as client:
-            while time.perf_counter() < stop_at and (index := next_index()) is not None:
-                choice = local.randrange(len(pool))
-                kind, path, body = pool[choice]
-                sent = time.perf_counter()
-                try:
-                    response = client.post(path, content=body)
-                    elapsed = (time.perf_counter() - sent) * 1000
-                    ok = response.status_code == 200
-                    same = ok and _same(response.json(), expected[choice])
-                    problem = None if ok else f"{response.status_code} {response.text[:200]}"
-                except (httpx.HTTPError, ValueError) as exc:
-                    elapsed, same, problem = (time.perf_counter() - sent) * 1000, False, repr(exc)
-                with outcome.lock:
-                    outcome.done += 1
-                    outcome.latencies_ms[kind].append(elapsed)
-                    if problem:
-                        outcome.errors.append(problem)
-                    elif not same:
-                        outcome.mismatches += 1
-                    if rss and index and index % rss_every == 0:
-                        outcome.rss_mb.append((index, rss()))
-
-    threads = [threading.Thread(target=user, args=(i,), name=f"user-{i}") for i in range(users)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    load = _Load(base_url, pool, expected, started + max_seconds, requests, seed, rss=rss, rss_every=rss_every)
+    if rss_start is not None:
+        load.outcome.rss_mb.append((0, rss_start))
+    _in_threads(load.user, users, "user")
     seconds = time.perf_counter() - started
     rss_end = rss() if rss else None
     if rss_end is not None:
-        outcome.rss_mb.append((outcome.done, rss_end))
-    return _summary(outcome, seconds, users=users, warmup=warmup, rss_start=rss_start, rss_end=rss_end)
+        load.outcome.rss_mb.append((load.outcome.done, rss_end))
+    return _summary(load.outcome, seconds, users=users, warmup=warmup, rss_start=rss_start, rss_end=rss_end)
 
 
 def _summary(outcome: Outcome, seconds: float, **extra: Any) -> dict[str, Any]:
@@ -259,7 +287,7 @@ def _wait_healthy(base_url: str, server: subprocess.Popen[bytes], timeout: float
     raise RuntimeError("the server did not start in time")
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=30_000, help="stop after this many requests")
     parser.add_argument("--max-seconds", type=float, default=600, help="stop after this long, whatever the count")
@@ -273,8 +301,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-dir", type=Path, default=None, help="MODEL_PATH for the server (default: bundled)")
     parser.add_argument("--backend", default=None, help="MODEL_BACKEND for the server (default: the app's)")
     parser.add_argument("--output", type=Path, default=ROOT / "artifacts" / "load" / "loadtest.json")
-    args = parser.parse_args(argv)
+    return parser
 
+
+def _load_a_server(args: argparse.Namespace) -> dict[str, Any]:
+    """Start uvicorn on a free port, run the load against it, stop it; the result names the model served."""
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = {"LOG_LEVEL": "WARNING", "POWERTOOLS_TRACE_DISABLED": "true"}
@@ -303,6 +334,12 @@ def main(argv: list[str] | None = None) -> int:
         except subprocess.TimeoutExpired:
             server.kill()
     result["model"] = health.get("model")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    result = _load_a_server(args)
     result["cpus"] = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     failures = verdict(result, min_requests=args.min_requests, rss_growth_mb=args.rss_growth_mb)
     result["failures"] = failures
