@@ -427,8 +427,9 @@ def oversubscription(rows: list[dict[str, Any]]) -> dict[int, float]:
     return ratios
 
 
-def table(record: dict[str, Any]) -> str:
-    rows, best, prices = record["rows"], record["recommended_mb"], record["prices"]
+def _size_table(record: dict[str, Any]) -> list[str]:
+    """One row per memory size (the automatic thread setting): latency, memory and cost."""
+    rows, best = record["rows"], record["recommended_mb"]
     ratios = oversubscription(rows)
     lines = [
         "| memory (MB) | vCPU | threads (auto) | cold start (s) | warm p50 / p99 (ms) | in-process p50 (ms) | "
@@ -447,9 +448,31 @@ def table(record: dict[str, Any]) -> str:
             f"{row['cost']['x86_64']['total']:.3f} / {row['cost']['arm64']['total']:.3f} | "
             f"{row['batch_cost']['x86_64']['total']:.4f} / {row['batch_cost']['arm64']['total']:.4f} |"
         )
-    recommended = next(row for row in rows if row["memory_mb"] == best and row["threads"] == "auto")
-    seed = record["seed_service"]
+    return lines
 
+
+def _seed_comparison(seed: dict[str, Any], recommended: dict[str, Any]) -> str:
+    """The seed's service against ours at the same size, in the same run."""
+    if "p50_ms" not in seed:
+        return f"The seed's service did not run at any size: {seed.get('error', '')[:300]}"
+    ours_cost = recommended["cost"]["x86_64"]
+    return (
+        f"The seed's service (DistilBERT-base-sized, {seed['parameters'] / 1e6:.0f}M parameters, transformers "
+        f"pipeline behind FastAPI + Mangum, its best setting of one torch thread) measured at "
+        f"{seed['memory_mb']} MB in the same run: in-process p50 "
+        f"**{seed['p50_ms']:.1f} ms** against our {recommended['in_process']['p50_ms']:.1f} ms "
+        f"(ours **{seed['p50_ms'] / recommended['in_process']['p50_ms']:.1f}x faster**), peak memory "
+        f"{seed['peak_memory_mb']:.0f} MB against our {recommended['peak_memory_mb']:.0f} MB; per million "
+        "single predictions on x86_64 "
+        f"${seed['cost']['x86_64']['total']:.3f} against ${ours_cost['total']:.3f} "
+        f"(ours **{seed['cost']['x86_64']['total'] / ours_cost['total']:.1f}x cheaper** with the request fee, "
+        f"**{seed['cost']['x86_64']['compute'] / ours_cost['compute']:.1f}x** on compute alone)."
+    )
+
+
+def table(record: dict[str, Any]) -> str:
+    rows, best, prices = record["rows"], record["recommended_mb"], record["prices"]
+    recommended = next(row for row in rows if row["memory_mb"] == best and row["threads"] == "auto")
     two = {row["memory_mb"]: row for row in rows if row["threads"] == "2"}
     auto = {row["memory_mb"]: row for row in rows if row["threads"] == "auto"}
     largest = MEMORY_SIZES[-1]
@@ -479,24 +502,9 @@ def table(record: dict[str, Any]) -> str:
         f"At {best} MB, warm p50 through the emulator is **{recommended['warm_p50_ms']:.1f} ms**, "
         f"**{recommended['warm_p50_ms'] / recommended['in_process']['p50_ms']:.2f}x** the in-process "
         f"{recommended['in_process']['p50_ms']:.1f} ms of the same container.",
+        _seed_comparison(record["seed_service"], recommended),
     ]
-    if "p50_ms" in seed:
-        ours_cost = recommended["cost"]["x86_64"]
-        summary.append(
-            f"The seed's service (DistilBERT-base-sized, {seed['parameters'] / 1e6:.0f}M parameters, transformers "
-            f"pipeline behind FastAPI + Mangum, its best setting of one torch thread) measured at "
-            f"{seed['memory_mb']} MB in the same run: in-process p50 "
-            f"**{seed['p50_ms']:.1f} ms** against our {recommended['in_process']['p50_ms']:.1f} ms "
-            f"(ours **{seed['p50_ms'] / recommended['in_process']['p50_ms']:.1f}x faster**), peak memory "
-            f"{seed['peak_memory_mb']:.0f} MB against our {recommended['peak_memory_mb']:.0f} MB; per million "
-            "single predictions on x86_64 "
-            f"${seed['cost']['x86_64']['total']:.3f} against ${ours_cost['total']:.3f} "
-            f"(ours **{seed['cost']['x86_64']['total'] / ours_cost['total']:.1f}x cheaper** with the request fee, "
-            f"**{seed['cost']['x86_64']['compute'] / ours_cost['compute']:.1f}x** on compute alone)."
-        )
-    else:
-        summary.append(f"The seed's service did not run at any size: {seed.get('error', '')[:300]}")
-    return "\n".join(lines + summary) + "\n"
+    return "\n".join(_size_table(record) + summary) + "\n"
 
 
 def chart(record: dict[str, Any], target: Path) -> None:
