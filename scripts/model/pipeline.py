@@ -52,7 +52,7 @@ class Stage:
 
 
 def python_tool(module: str, *args: str | Path) -> list[str]:
-    return [sys.executable, "-m", f"scripts.{module}", *(str(arg) for arg in args)]
+    return [sys.executable, "-m", f"scripts.model.{module}", *(str(arg) for arg in args)]
 
 
 GENERIC_CARD = """# {name}
