@@ -32,8 +32,11 @@ def load_classifier(
     from app.observability import Observability
     from app.settings import Settings
 
-    limits = {} if max_text_chars is None else {"max_text_chars": max_text_chars}
-    settings = Settings(model_path=Path(model_dir), model_backend=backend, num_threads=num_threads, **limits)
+    settings = Settings(model_path=Path(model_dir), model_backend=backend, num_threads=num_threads)
+    if max_text_chars is not None:
+        settings = Settings(
+            model_path=Path(model_dir), model_backend=backend, num_threads=num_threads, max_text_chars=max_text_chars
+        )
     reset_model_cache()
     state = load_model(settings, Observability(settings))
     if state.classifier is None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from scripts.common.docs_blocks import replace_between
-from scripts.common.lambda_cost import PRICES, invocation_cost, provisioned_cost
+from scripts.common.lambda_cost import PER_GB_SECOND, PER_MILLION_REQUESTS, invocation_cost, provisioned_cost
 from scripts.common.sam_template import TEMPLATE, load_template
 from scripts.deploy import stage_config
 
@@ -75,8 +75,7 @@ def table(template: dict[str, Any]) -> str:
     lines.append("")
     lines.append(
         f"Per use, both stages: ${HTTP_API_REQUEST * 1e6:.2f} a million HTTP API requests, "
-        f"${PRICES['per_million_requests']:.2f} a million Lambda requests plus "
-        f"${PRICES['per_gb_second']['x86_64']:.10f} a GB-second "
+        f"${PER_MILLION_REQUESTS:.2f} a million Lambda requests plus ${PER_GB_SECOND['x86_64']:.10f} a GB-second "
         '(README "Right-sizing" measures a prediction\'s duration), CloudWatch Logs $0.50 a GB ingested and $0.03 a '
         "GB-month kept, S3 $0.023 a GB-month (artifact store, bulk bucket), ECR $0.10 a GB-month (images), Step "
         "Functions per state transition of bulk jobs."

@@ -10,7 +10,9 @@ import numpy as np
 from sklearn import metrics as sk
 
 
-def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int) -> np.ndarray:
+def confusion_matrix(
+    y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray, num_classes: int
+) -> np.ndarray:
     """Rows are gold classes, columns predicted classes (every class has a row, seen or not)."""
     return np.asarray(sk.confusion_matrix(y_true, y_pred, labels=list(range(num_classes))), dtype=np.int64)
 
