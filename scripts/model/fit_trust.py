@@ -19,7 +19,6 @@ Through the API's own ONNX backend (the features it serves), this script
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import math
 from collections import Counter
@@ -29,6 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import log_loss
 
 from app.backends import ModelOutput
 from app.backends.base import ONNX_FILENAME
@@ -85,8 +86,8 @@ def fit_detector(features: np.ndarray, gold: np.ndarray, components: int) -> tup
 
 
 def negative_log_likelihood(logits: np.ndarray, gold: np.ndarray, temperature: float) -> float:
-    probabilities = softmax(logits, temperature)
-    return float(-np.log(probabilities[np.arange(len(gold)), gold] + 1e-12).mean())
+    """Mean negative log-likelihood of the gold labels at ``temperature`` (scikit-learn's log loss)."""
+    return float(log_loss(gold, softmax(logits, temperature), labels=list(range(logits.shape[1]))))
 
 
 def fit_temperature(logits: np.ndarray, gold: np.ndarray) -> float:
@@ -105,24 +106,27 @@ def fit_temperature(logits: np.ndarray, gold: np.ndarray) -> float:
 
 
 def calibration_bins(probabilities: np.ndarray, gold: np.ndarray, bins: int = ECE_BINS) -> list[dict[str, float]]:
-    """Equal-width confidence bins: how many texts, their mean confidence and their accuracy."""
+    """Equal-width confidence bins, each (low, high]: how many texts, their mean confidence and their accuracy.
+
+    Accuracy and confidence per bin are scikit-learn's reliability curve of the top label; the counts bin the
+    same way (``searchsorted`` on the inner edges, as ``calibration_curve`` does).
+    """
     confidence = probabilities.max(axis=1)
-    correct = probabilities.argmax(axis=1) == gold
+    correct = (probabilities.argmax(axis=1) == gold).astype(int)
     edges = np.linspace(0.0, 1.0, bins + 1)
-    rows = []
-    for low, high in itertools.pairwise(edges):
-        inside = (confidence > low) & (confidence <= high)
-        if inside.any():
-            rows.append(
-                {
-                    "low": float(low),
-                    "high": float(high),
-                    "count": int(inside.sum()),
-                    "confidence": float(confidence[inside].mean()),
-                    "accuracy": float(correct[inside].mean()),
-                }
-            )
-    return rows
+    counts = np.bincount(np.searchsorted(edges[1:-1], confidence), minlength=bins)
+    accuracy, mean_confidence = calibration_curve(correct, confidence, n_bins=bins, strategy="uniform", pos_label=1)
+    filled = np.flatnonzero(counts)
+    return [
+        {
+            "low": float(edges[index]),
+            "high": float(edges[index + 1]),
+            "count": int(counts[index]),
+            "confidence": float(mean_confidence[row]),
+            "accuracy": float(accuracy[row]),
+        }
+        for row, index in enumerate(filled)
+    ]
 
 
 def expected_calibration_error(probabilities: np.ndarray, gold: np.ndarray) -> float:
