@@ -148,5 +148,5 @@ def test_the_outputs_are_what_the_workflow_and_the_makefile_read(bootstrap: dict
     assert bootstrap["Resources"]["ImageRepository"]["Properties"]["RepositoryName"] == {"Ref": "ProjectName"}
     assert bootstrap["Outputs"]["ImageRepositoryUri"]["Value"]["Fn::Sub"].endswith("/${ProjectName}")
     # ArtifactStoreBucket and CreateGitHubOidcProvider come from scripts/deploy/stage_ops.py
-    # (tests/scripts/deploy/test_stage_ops.py).
+    # (tests/scripts/test_stage_ops.py).
     assert "$(STAGE_OPS) bootstrap-parameters" in makefile

@@ -51,7 +51,7 @@ def test_check_labels() -> None:
 
 def test_natural_sentence_file_is_balanced() -> None:
     """The hand-written punctuated set covers every emotion equally."""
-    path = Path(__file__).resolve().parents[2] / "data" / "natural_sentences.txt"
+    path = Path(__file__).resolve().parents[1] / "data" / "natural_sentences.txt"
     counts = label_counts(read_examples(path))
     assert set(counts) == set(LABELS)
     assert len(set(counts.values())) == 1

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from support import ID2LABEL, build_tiny_model
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 TEXTS = ["i am feeling very happy today", "so sad and miserable", "i love you", "so furious and angry",
          "scared and terrified", "what a lovely surprise", "this is not good i feel bad", "wonderful",
          "i am shocked and amazed", "im afraid", "you feel angry", "i didnt feel sad"]  # fmt: skip

@@ -20,7 +20,7 @@ ROWS = {
     "validation": [("this makes me furious", 3), ("i am scared of the dark", 4)],
     "test": [("i did not expect that at all", 5)],
 }
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 VENV = Path(sys.executable).parent.parent
 
 

@@ -17,7 +17,7 @@ from support import LABELS, build_test_app, serve_app, staged_app
 
 from scripts.cli import predict
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "cli-k3y"
 LINES = ["I am so happy today", "this is not good", "what a lovely surprise", "im so angry", "i feel sad"]
 

@@ -14,7 +14,7 @@ from app.classifier import reset_model_cache
 from app.settings import Settings
 from scripts.cli import classify
 
-BUNDLED = Path(__file__).resolve().parents[3] / "functions" / "inference" / "model"
+BUNDLED = Path(__file__).resolve().parents[2] / "functions" / "inference" / "model"
 LABELS = ["anger", "fear", "joy", "love", "sadness", "surprise"]
 TEXTS = [
     "I am feeling very happy today!",

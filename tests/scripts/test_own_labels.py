@@ -17,7 +17,7 @@ from app.api import build_app
 from app.settings import Settings
 from scripts.model.labelled_data import LabelledDataError, prepare
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 VENV = Path(sys.executable).parent.parent
 # Support tickets of a made-up shop, written for this test: three labels, 300 texts.
 OPENINGS = ["hi", "hello", "hey team", "good morning", "quick question", "sorry to bother you", "urgent",

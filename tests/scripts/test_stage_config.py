@@ -12,7 +12,7 @@ import pytest
 from scripts.deploy import stage_config
 from scripts.deploy.stage_config import StageConfigError
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_deploy_adds_the_alarm_recipient_and_parameters_to_samconfigs_overrides() -> None:
