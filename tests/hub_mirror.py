@@ -14,8 +14,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from scripts.emotion_data import LABELS, read_examples
-from scripts.fetch_data import SPLITS
+from scripts.model.emotion_data import LABELS, read_examples
+from scripts.model.fetch_data import SPLITS
 
 Rows = dict[str, list[tuple[str, int]]]
 

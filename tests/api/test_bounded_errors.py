@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from support import assert_error, forget_handler, fresh_handler, load_event, redirect_logs
 
 from app.schemas import MAX_ERROR_DETAILS, MAX_ITEMS
-from scripts.lambda_context import LocalLambdaContext
+from scripts.common.lambda_context import LocalLambdaContext
 
 #: The largest error body any invalid request may get.
 MAX_ERROR_BODY_BYTES = 64 * 1024

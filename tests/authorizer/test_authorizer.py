@@ -21,7 +21,7 @@ from apikey import KeyUnavailableError
 from authorizer import handler as authorizer_handler
 from authorizer.handler import authorize
 from authorizer.keys import KeyStore
-from scripts.lambda_context import LocalLambdaContext
+from scripts.common.lambda_context import LocalLambdaContext
 
 KEY = "k3y-For-The-Authorizer-0123456789"
 SECRET = "emotion-api-test/api-key"

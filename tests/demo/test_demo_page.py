@@ -10,7 +10,7 @@ from types import ModuleType
 from fastapi.testclient import TestClient
 from support import build_test_app, load_event
 
-from scripts.lambda_context import LocalLambdaContext
+from scripts.common.lambda_context import LocalLambdaContext
 
 
 def test_root_serves_the_demo_page_as_utf8_html(tiny_model_dir: Path, reset_model: None) -> None:

@@ -47,7 +47,7 @@ def test_each_block_is_in_its_generators_page_which_names_the_command(block: str
 
 def test_no_page_holds_a_block_nobody_writes() -> None:
     found = {block for page in (ROOT / "docs").glob("*.md") for block in _BLOCK.findall(page.read_text("utf-8"))}
-    reliability = {"fuzz", "corpus", "faults", "security", "load"}  # scripts/reliability_report.py, its own page
+    reliability = {"fuzz", "corpus", "faults", "security", "load"}  # scripts/perf/reliability_report.py, its own page
     assert found - reliability == set(BLOCKS)
 
 

@@ -10,7 +10,7 @@ import pytest
 from support import LABELS, load_event
 
 from app.bulk import ROW_ERRORS
-from scripts.lambda_context import LocalLambdaContext
+from scripts.common.lambda_context import LocalLambdaContext
 
 
 def _batch(items: list[Any], **batch_input: Any) -> dict[str, Any]:

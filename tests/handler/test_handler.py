@@ -20,7 +20,7 @@ from support import (
     log_records,
 )
 
-from scripts.lambda_context import LocalLambdaContext
+from scripts.common.lambda_context import LocalLambdaContext
 
 
 def _body(response: dict[str, Any]) -> Any:

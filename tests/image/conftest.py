@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from scripts.lambda_image import (
+from scripts.common.docs_blocks import render
+from scripts.perf.lambda_image import (
     ROOT,
     Build,
     Container,
@@ -29,7 +30,6 @@ from scripts.lambda_image import (
     podman_service,
     setup_podman,
 )
-from scripts.reliability_report import render
 
 IMAGE_TAG = "localhost/emotion-api:image-test"
 FIGURES_JSON = ROOT / "docs" / "image.json"

@@ -18,7 +18,8 @@ import pytest
 from reliability.lambda_events import assert_error_shape, body_of
 from support import EVENT_ANSWERS, EVENTS_DIR, LABELS, load_event
 
-from scripts.lambda_image import ROOT, Build, Container, FunctionConfig, Podman, SamCli, stop_process
+from scripts.common.stats import percentile
+from scripts.perf.lambda_image import ROOT, Build, Container, FunctionConfig, Podman, SamCli, stop_process
 
 CORPUS_DIR = EVENTS_DIR / "corpus"
 CORPUS_ANSWERS: dict[str, dict[str, Any]] = json.loads((CORPUS_DIR / "expected.json").read_text(encoding="utf-8"))
@@ -265,7 +266,3 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[round(fraction * 100) - 1]

@@ -24,7 +24,7 @@ from moto import mock_aws
 from support import forget_handler, fresh_handler, load_event, redirect_logs
 
 from apikey import LIBRARY_LOGGERS
-from scripts.lambda_context import LocalLambdaContext
+from scripts.common.lambda_context import LocalLambdaContext
 
 KEY = "k3y-That-Must-Never-Be-Logged-0123456789"
 SECRET = "emotion-api-test/debug-key"

@@ -1,4 +1,5 @@
-"""The bundled model's trust checks meet their bars on the hand-written sets (scripts/fit_trust.py reports them)."""
+"""The bundled model's trust checks meet their bars on the hand-written sets (scripts/model/fit_trust.py reports
+them)."""
 
 from __future__ import annotations
 

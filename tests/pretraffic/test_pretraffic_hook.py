@@ -23,7 +23,7 @@ from support import forget_handler, fresh_handler
 
 from pretraffic import handler as hook
 from pretraffic.checks import SAMPLE_EMOTION, build_checks, parse_answer, verify_prediction
-from scripts.lambda_context import LocalLambdaContext
+from scripts.common.lambda_context import LocalLambdaContext
 
 TARGET = "arn:aws:lambda:us-east-1:123456789012:function:emotion-api-dev-InferenceFunction-AbC123:7"
 EVENT = {"DeploymentId": "d-ABCDEF123", "LifecycleEventHookExecutionId": "hook-execution-1"}

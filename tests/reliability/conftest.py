@@ -11,7 +11,7 @@ import pytest
 from lambda_events import backend_for
 from support import forget_handler, fresh_handler
 
-from scripts.lambda_context import LocalLambdaContext
+from scripts.common.lambda_context import LocalLambdaContext
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """Collects what the reliability tests tried and measured into artifacts/reliability/*.json.
 
-``scripts/reliability_report.py`` turns those files into the tables of docs/reliability.md, so the figures in
+``scripts/perf/reliability_report.py`` turns those files into the tables of docs/reliability.md, so the figures in
 the document come from test runs rather than from hand.
 """
 

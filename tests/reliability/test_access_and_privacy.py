@@ -19,7 +19,7 @@ from moto import mock_aws
 from reports import record
 from support import forget_handler, fresh_handler, log_records, redirect_logs
 
-from scripts.lambda_context import LocalLambdaContext
+from scripts.common.lambda_context import LocalLambdaContext
 
 JSON = {"content-type": "application/json"}
 KEY = "Zq8-reliability-KEY-7f3c9e1b2a"

@@ -138,7 +138,7 @@ def test_hostile_input_gets_its_documented_answer(invoke: Any, name: str) -> Non
 
 
 def test_corpus_files_are_plain_lambda_events() -> None:
-    """Replayable as they are with scripts/invoke.py or `sam local invoke -e`: no test-only fields."""
+    """Replayable as they are with scripts/cli/invoke.py or `sam local invoke -e`: no test-only fields."""
     for name, expected in EXPECTED.items():
         event = json.loads((CORPUS_DIR / name).read_text(encoding="utf-8"))
         if expected["category"] == "not from API Gateway":

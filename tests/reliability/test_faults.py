@@ -27,7 +27,7 @@ from moto import mock_aws
 from reports import record
 from support import api_gateway_source, forget_handler, fresh_handler, log_records, redirect_logs
 
-from scripts.lambda_context import LocalLambdaContext
+from scripts.common.lambda_context import LocalLambdaContext
 
 JSON = {"content-type": "application/json"}
 PREDICT = ("POST", "/predict", '{"text": "I am feeling very happy today!"}')

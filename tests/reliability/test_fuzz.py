@@ -40,7 +40,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from urllib3 import HTTPHeaderDict, HTTPResponse
 
-from scripts.lambda_context import LocalLambdaContext
+from scripts.common.lambda_context import LocalLambdaContext
 
 pytestmark = pytest.mark.slow
 

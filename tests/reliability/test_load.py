@@ -1,6 +1,6 @@
 """A short load run in the suite: the same app on a real loopback socket, concurrent clients, mixed requests.
 
-``make load`` runs the long version (scripts/loadtest.py: a uvicorn subprocess, 20,000+ requests, several
+``make load`` runs the long version (scripts/perf/loadtest.py: a uvicorn subprocess, 20,000+ requests, several
 minutes). Here the app already loaded by the test session is served by uvicorn in a thread, so the run costs
 seconds; its resident memory is this process's.
 """
@@ -20,7 +20,7 @@ import pytest
 import uvicorn
 from reports import record
 
-from scripts.loadtest import run_load, verdict
+from scripts.perf.loadtest import run_load, verdict
 
 pytestmark = pytest.mark.slow
 

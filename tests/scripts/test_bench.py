@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from scripts import bench
+from scripts.perf import bench
 
 FIGURES = {
     "cold_start_s": 4.0,

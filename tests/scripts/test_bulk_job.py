@@ -12,7 +12,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
-from scripts import bulk_job
+from scripts.cli import bulk_job
 
 LABELS = ["anger", "fear", "joy", "love", "sadness", "surprise"]
 BUCKET = "emotion-bulk"

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from app.api import build_app
 from app.classifier import reset_model_cache
 from app.settings import Settings
-from scripts import classify
+from scripts.cli import classify
 
 BUNDLED = Path(__file__).resolve().parents[2] / "functions" / "inference" / "model"
 LABELS = ["anger", "fear", "joy", "love", "sadness", "surprise"]

@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertModel, BertTokenizerFast
 
-from scripts.convert_bert import (
+from scripts.model.convert_bert import (
     classifier_from_bert,
     convert_bert_model,
     distilbert_config_from_bert,

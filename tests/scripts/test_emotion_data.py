@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.emotion_data import (
+from scripts.model.emotion_data import (
     LABELS,
     check_labels,
     conflicting_texts,

@@ -6,8 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from sklearn import metrics as sklearn_metrics
 
-from scripts.evaluate import compute_metrics, confusion_matrix, evaluate_model_dir, metrics_from_confusion
+from scripts.model.evaluate import evaluate_model_dir
+from scripts.model.metrics import compute_metrics, confusion_matrix, metrics_from_confusion
 
 GOLD = ["a", "a", "b", "b", "c", "c"]
 PRED = ["a", "b", "b", "b", "a", "c"]
@@ -36,11 +38,13 @@ def test_metrics_by_hand() -> None:
 
 
 def test_metrics_match_scikit_learn() -> None:
-    """Cross-check against scikit-learn when it is installed."""
-    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    """The figures are scikit-learn's, the reference implementation (a dev requirement, so this always runs)."""
     result = compute_metrics(GOLD, PRED, ["a", "b", "c"])
+    assert result["accuracy"] == pytest.approx(sklearn_metrics.accuracy_score(GOLD, PRED))
     assert result["macro_f1"] == pytest.approx(sklearn_metrics.f1_score(GOLD, PRED, average="macro"))
     assert result["weighted_f1"] == pytest.approx(sklearn_metrics.f1_score(GOLD, PRED, average="weighted"))
+    expected = sklearn_metrics.confusion_matrix(GOLD, PRED, labels=["a", "b", "c"]).tolist()
+    assert result["confusion_matrix"] == expected
 
 
 def test_zero_division_gives_zero() -> None:
@@ -84,7 +88,7 @@ def test_evaluate_model_dir_scores_through_the_serving_backend_by_label_name(tmp
 def test_plot_confusion_writes_png(tmp_path: Path) -> None:
     """The PNG writer works headless (matplotlib is a training-only dependency)."""
     pytest.importorskip("matplotlib")
-    from scripts.evaluate import plot_confusion
+    from scripts.model.evaluate import plot_confusion
 
     path = tmp_path / "cm.png"
     plot_confusion([[3, 1], [0, 2]], ["a", "b"], path, "test")

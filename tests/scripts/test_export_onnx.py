@@ -11,8 +11,8 @@ import numpy as np
 import onnx
 import pytest
 
-from scripts import export_onnx
-from scripts.export_onnx import ExportError, export
+from scripts.model import export_onnx
+from scripts.model.export_onnx import ExportError, export
 
 
 def test_every_layer_gets_one_fused_attention_node(tiny_model_dir: Path) -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from hub_mirror import write_mirror as write_rows
 
-from scripts import fetch_data
-from scripts.fetch_data import SPLITS, DataError, Split, rebuild
+from scripts.model import fetch_data
+from scripts.model.fetch_data import SPLITS, DataError, Split, rebuild
 
 ROWS = {
     "train": [("i feel so alone tonight", 0), ("what a wonderful morning", 1), ("i adore you", 2)],

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from app.trust import Detector, softmax
-from scripts.fit_trust import (
+from scripts.model.fit_trust import (
     expected_calibration_error,
     fit_detector,
     fit_temperature,

@@ -17,7 +17,7 @@ TEXTS = ["i am feeling very happy today", "so sad and miserable", "i love you", 
 
 
 def pipeline(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "scripts.model_pipeline", "--data-dir", str(tmp_path / "data"),
+    command = [sys.executable, "-m", "scripts.model.pipeline", "--data-dir", str(tmp_path / "data"),
                "--out", str(tmp_path / "model"), "--work-dir", str(tmp_path / "work"), "--epochs", "1",
                "--base-model", str(tmp_path / "base"), "--no-progress", *extra]  # fmt: skip
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from support import ID2LABEL
 
-from scripts.evaluate import metrics_from_confusion
-from scripts.model_report import bootstrap_intervals, macro_f1_from_confusion, main
+from scripts.model.metrics import metrics_from_confusion
+from scripts.model.model_report import bootstrap_intervals, macro_f1_from_confusion, main
 
 
 def test_macro_f1_of_a_stack_matches_the_metrics_module() -> None:

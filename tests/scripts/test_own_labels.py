@@ -15,7 +15,7 @@ from support import build_tiny_model
 
 from app.api import build_app
 from app.settings import Settings
-from scripts.labelled_data import LabelledDataError, prepare
+from scripts.model.labelled_data import LabelledDataError, prepare
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV = Path(sys.executable).parent.parent

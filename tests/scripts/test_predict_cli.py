@@ -1,4 +1,4 @@
-"""scripts/predict.py against the app on a real local port: what a developer sees at the terminal."""
+"""scripts/cli/predict.py against the app on a real local port: what a developer sees at the terminal."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import httpx
 import pytest
 from support import LABELS, build_test_app, serve_app, staged_app
 
-from scripts import predict
+from scripts.cli import predict
 
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "cli-k3y"
@@ -180,7 +180,8 @@ def _closed_port() -> int:
 def test_an_unreachable_api_exits_3() -> None:
     """Run as a real process: the exit code is what a shell script sees."""
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "predict.py"), "--url", f"http://127.0.0.1:{_closed_port()}", "hi"],
+        [sys.executable, "-m", "scripts.cli.predict", "--url", f"http://127.0.0.1:{_closed_port()}", "hi"],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from scripts.right_size import MEMORY_SIZES, PRICES, cost_per_million, cpus_for, oversubscription, recommend
+from scripts.common.lambda_cost import PRICES, cost_per_million
+from scripts.perf.right_size import MEMORY_SIZES, cpus_for, oversubscription, recommend
 
 
 def test_cpu_share_follows_memory_and_stops_at_the_hosts_cores() -> None:

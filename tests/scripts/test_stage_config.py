@@ -1,4 +1,5 @@
-"""scripts/stage_config.py: each stage's region and the parameters a deploy passes (samconfig's, plus its own)."""
+"""scripts/deploy/stage_config.py: each stage's region and the parameters a deploy passes (samconfig's, plus
+its own)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts import stage_config
-from scripts.stage_config import StageConfigError
+from scripts.deploy import stage_config
+from scripts.deploy.stage_config import StageConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,7 +37,7 @@ def test_an_unknown_environment_names_the_known_ones() -> None:
 
 def test_the_cli_prints_one_word_per_parameter_for_sam() -> None:
     result = subprocess.run(
-        [sys.executable, "scripts/stage_config.py", "overrides", "prod"],
+        [sys.executable, "-m", "scripts.deploy.stage_config", "overrides", "prod"],
         cwd=ROOT,
         env={"ALARM_EMAIL": "oncall@example.org", "PATH": ""},
         capture_output=True,

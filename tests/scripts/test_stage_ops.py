@@ -1,4 +1,4 @@
-"""scripts/stage_ops.py against moto: preflight's every failure, the bootstrap order, releases, outputs, destroy.
+"""scripts/deploy/stage_ops.py against moto: preflight's every failure, the bootstrap order, releases, outputs, destroy.
 
 The region is eu-west-1 throughout: nothing may fall back to us-east-1.
 """
@@ -13,8 +13,8 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from scripts import stage_ops
-from scripts.stage_ops import Finding, Stage, StageError
+from scripts.deploy import stage_ops
+from scripts.deploy.stage_ops import Finding, Stage, StageError
 
 REGION = "eu-west-1"
 DEV = Stage("dev", REGION, "emotion-api-dev")

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from support import ID2LABEL, build_tiny_model
 
-from scripts.emotion_data import LABELS, sha256_file
-from scripts.teacher import main
-from scripts.train import read_teacher, verify_teacher
+from scripts.model.emotion_data import LABELS, sha256_file
+from scripts.model.teacher import main
+from scripts.model.train import read_teacher, verify_teacher
 
 
 def test_the_recipe_writes_probabilities_make_train_accepts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

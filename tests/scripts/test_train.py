@@ -9,8 +9,8 @@ import pytest
 import torch
 from support import ID2LABEL, build_tiny_model
 
-from scripts.emotion_data import sha256_file
-from scripts.train import distillation_loss, main, read_teacher, soften, verify_teacher
+from scripts.model.emotion_data import sha256_file
+from scripts.model.train import distillation_loss, main, read_teacher, soften, verify_teacher
 
 LABELS = ["sadness", "joy", "love", "anger", "fear", "surprise"]
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from template_support import FUNCTION_ID, TEMPLATE_PATH
 
-from scripts.sam_template import load_template, with_globals
+from scripts.common.sam_template import load_template, with_globals
 
 
 @pytest.fixture(scope="module")

@@ -218,7 +218,7 @@ def application_stack(env: str, region: str, overrides: Mapping[str, str], stack
 
 @cache
 def bootstrap_template() -> dict[str, Any]:
-    from scripts.sam_template import load_template
+    from scripts.common.sam_template import load_template
 
     return load_template(BOOTSTRAP_PATH)
 

@@ -207,7 +207,7 @@ def packaged(template: dict[str, Any]) -> dict[str, Any]:
 def _render(parameters: tuple[tuple[str, str], ...]) -> str:
     import pytest
 
-    from scripts.sam_template import load_template
+    from scripts.common.sam_template import load_template
 
     if not SAM_PYTHON.is_file():
         pytest.skip(".venv-sam is missing: `make sam-setup` (which `make test` runs) installs the SAM CLI")

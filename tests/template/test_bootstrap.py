@@ -13,7 +13,7 @@ import pytest
 from cfnlint.api import ManualArgs, lint
 from template_support import BOOTSTRAP_PATH, as_list, overrides, render, resources_of_type
 
-from scripts.sam_template import load_template
+from scripts.common.sam_template import load_template
 
 
 @pytest.fixture(scope="module")
@@ -147,5 +147,6 @@ def test_the_outputs_are_what_the_workflow_and_the_makefile_read(bootstrap: dict
     assert bucket == {"Fn::If": ["CreatesArtifactStore", {"Ref": "ArtifactsBucket"}, {"Ref": "ArtifactStoreBucket"}]}
     assert bootstrap["Resources"]["ImageRepository"]["Properties"]["RepositoryName"] == {"Ref": "ProjectName"}
     assert bootstrap["Outputs"]["ImageRepositoryUri"]["Value"]["Fn::Sub"].endswith("/${ProjectName}")
-    # ArtifactStoreBucket and CreateGitHubOidcProvider come from scripts/stage_ops.py (tests/scripts/test_stage_ops.py).
+    # ArtifactStoreBucket and CreateGitHubOidcProvider come from scripts/deploy/stage_ops.py
+    # (tests/scripts/test_stage_ops.py).
     assert "$(STAGE_OPS) bootstrap-parameters" in makefile

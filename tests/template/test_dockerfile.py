@@ -93,14 +93,14 @@ def test_dockerfile_runtime_image() -> None:
 
 
 def test_dockerfile_can_bake_a_pinned_hub_model() -> None:
-    """MODEL_ID/MODEL_REVISION build args run scripts/fetch_model.py in a build stage only."""
+    """MODEL_ID/MODEL_REVISION build args run functions/inference/fetch_model.py in a build stage only."""
     all_instructions = dockerfile_instructions(stage="all")
     args = {args.split("=")[0] for keyword, args in all_instructions if keyword == "ARG"}
     assert {"MODEL_ID", "MODEL_REVISION"} <= args
     fetch_runs = [args for keyword, args in all_instructions if keyword == "RUN" and "fetch_model.py" in args]
     assert len(fetch_runs) == 1 and '--revision "${MODEL_REVISION}"' in fetch_runs[0]
     assert not any("fetch_model.py" in args for _, args in dockerfile_instructions())
-    assert (ROOT / "scripts" / "fetch_model.py").is_file()
+    assert (ROOT / "functions" / "inference" / "fetch_model.py").is_file()
 
 
 def dockerignored(path: str, patterns: list[str]) -> bool:

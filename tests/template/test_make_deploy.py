@@ -15,8 +15,8 @@ import pytest
 from template_support import ROOT, SAMCONFIG_PATH, WORKFLOWS_DIR, load_workflow
 
 REGION = "eu-central-1"
-#: The commands that reach AWS: the aws CLI, the SAM CLI and scripts/stage_ops.py (boto3).
-AWS_OR_SAM = re.compile(r"(?:^|[\s;&|(\"])(aws|\.venv-sam/bin/sam|-m scripts\.stage_ops) [a-z]")
+#: The commands that reach AWS: the aws CLI, the SAM CLI and scripts/deploy/stage_ops.py (boto3).
+AWS_OR_SAM = re.compile(r"(?:^|[\s;&|(\"])(aws|\.venv-sam/bin/sam|-m scripts\.deploy\.stage_ops) [a-z]")
 
 
 @pytest.fixture(scope="module")
@@ -81,14 +81,14 @@ def test_deploy_checks_the_tree_before_building_then_packages_uploads_and_deploy
         "sam build",
         "sam package",
         f"/emotion-api/releases/{head.strip()}/packaged.yaml",
-        "scripts.stage_ops release dev",
+        "scripts.deploy.stage_ops release dev",
         "sam deploy",
-        "scripts/smoke_test.sh",
+        "scripts/deploy/smoke_test.sh",
     ]
     positions = [plan.index(step) for step in steps]
     assert positions == sorted(positions), dict(zip(steps, positions, strict=True))
-    # The deploy's parameters: samconfig's plus the alarm recipient, from scripts/stage_config.py.
-    assert '--parameter-overrides "$params"' in plan and "stage_config.py overrides dev" in plan
+    # The deploy's parameters: samconfig's plus the alarm recipient, from scripts/deploy/stage_config.py.
+    assert '--parameter-overrides "$params"' in plan and "scripts.deploy.stage_config overrides dev" in plan
 
 
 @pytest.mark.parametrize("target", ["promote", "rollback", "destroy"])
@@ -126,13 +126,13 @@ def test_make_validate_needs_no_torch() -> None:
 
 
 def test_the_deploy_workflow_takes_each_stages_region_from_samconfig() -> None:
-    """The pipeline asks scripts/stage_config.py, as make does: no region of its own, no us-east-1 default."""
+    """The pipeline asks scripts/deploy/stage_config.py, as make does: no region of its own, no us-east-1 default."""
     text = (WORKFLOWS_DIR / "deploy.yml").read_text(encoding="utf-8")
     assert "us-east-1" not in text and "vars.AWS_REGION" not in text
     for name, job in load_workflow(WORKFLOWS_DIR / "deploy.yml")["jobs"].items():
         steps = job["steps"]
         config = next(step for step in steps if step.get("id") == "config")
-        assert 'python3 scripts/stage_config.py region "$CONFIG_ENV"' in config["run"], name
+        assert 'python3 -m scripts.deploy.stage_config region "$CONFIG_ENV"' in config["run"], name
         credentials = next(s for s in steps if s.get("uses", "").startswith("aws-actions/configure-aws-credentials@"))
         assert credentials["with"]["aws-region"] == "${{ steps.config.outputs.region }}", name
         assert steps.index(config) < steps.index(credentials)

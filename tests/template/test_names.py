@@ -23,7 +23,7 @@ from permissions_support import (
 from template_support import TEMPLATE_PATH, render
 from test_permissions import execution_needs
 
-from scripts.sam_template import load_template
+from scripts.common.sam_template import load_template
 
 #: AWS's length limit of each kind of name the stack creates.
 LIMITS = {

@@ -12,8 +12,8 @@ from typing import Any
 
 from template_support import ROOT, render, resources_of_type
 
-from scripts import deploy_costs
-from scripts.sam_template import load_template
+from scripts.common.sam_template import load_template
+from scripts.deploy import deploy_costs
 
 DOC = ROOT / "docs" / "deploy.md"
 OBSERVABILITY = ROOT / "functions" / "inference" / "app" / "observability.py"

@@ -25,8 +25,8 @@ from permissions_support import (
 )
 from template_support import TEMPLATE_PATH, WORKFLOWS_DIR, evaluate_conditions, load_workflow
 
-from scripts import stage_config
-from scripts.sam_template import load_template
+from scripts.common.sam_template import load_template
+from scripts.deploy import stage_config
 
 #: What the deploy adds to samconfig's overrides (stage_config.deploy_overrides): prod's alarm recipient.
 DEPLOY_ENVIRON = {"ALARM_EMAIL": "oncall@example.org"}

@@ -117,7 +117,7 @@ def test_a_failed_smoke_test_rolls_the_stage_back() -> None:
     for job in load_workflow(WORKFLOWS_DIR / "deploy.yml")["jobs"].values():
         names = [step.get("id") for step in job["steps"]]
         smoke = job["steps"][names.index("smoke")]
-        assert "scripts/smoke_test.sh" in smoke["run"] and "ApiUrl" in smoke["run"]
+        assert "scripts/deploy/smoke_test.sh" in smoke["run"] and "ApiUrl" in smoke["run"]
         previous = job["steps"][names.index("previous")]
         assert "get-template" in previous["run"] and "--template-stage Original" in previous["run"]
         rollback = job["steps"][-1]

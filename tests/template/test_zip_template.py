@@ -21,7 +21,7 @@ from template_support import (
     role_of,
 )
 
-from scripts.sam_template import with_globals
+from scripts.common.sam_template import with_globals
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """Rows of a file, classified with the API's own rules: one result per row, in order, a bad row never failing the rest.
 
 Used by the Step Functions Distributed Map batch source (``sources.DistributedMapSource``) and by the local
-``make classify`` (scripts/classify.py), so a file gets the same answers in the cloud and on a laptop.
+``make classify`` (scripts/cli/classify.py), so a file gets the same answers in the cloud and on a laptop.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Any, Literal, get_args
 
 from .classifier import Classifier
 from .schemas import Prediction
+from .text_rules import text_problem
 
 #: Why a row has no prediction; the closed set of the ``error`` column.
 RowError = Literal["missing_text", "not_text", "empty_text", "text_too_long", "invalid_unicode"]
@@ -18,7 +19,7 @@ ROW_ERRORS: tuple[RowError, ...] = get_args(RowError)
 
 
 def row_text(row: Any, text_field: str, max_chars: int) -> tuple[str | None, RowError | None]:
-    """The row's text, or the reason it cannot be classified (the same rules as the API's request schema)."""
+    """The row's text, or the reason it cannot be classified (text_rules.py: the API's request rules)."""
     if not isinstance(row, Mapping):
         return None, "not_text"
     if text_field not in row or row[text_field] is None:
@@ -26,15 +27,8 @@ def row_text(row: Any, text_field: str, max_chars: int) -> tuple[str | None, Row
     text = row[text_field]
     if not isinstance(text, str):
         return None, "not_text"
-    if not text.strip():
-        return None, "empty_text"
-    if len(text) > max_chars:
-        return None, "text_too_long"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates, from JSON escapes or undecodable bytes
-        return None, "invalid_unicode"
-    return text, None
+    problem = text_problem(text, max_chars)
+    return (text, None) if problem is None else (None, problem)
 
 
 def result_of(prediction: Prediction | None, error: RowError | None, labels: Sequence[str]) -> dict[str, Any]:

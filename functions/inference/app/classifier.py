@@ -37,6 +37,11 @@ class Classifier:
     def info(self) -> ModelInfo:
         return self._backend.info
 
+    @property
+    def backend(self) -> Backend:
+        """The backend under the trust checks: offline tools score and fit on its raw outputs."""
+        return self._backend
+
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         """Classify texts, each in its own model call; the whole call is one traced subsegment and metrics record.
 

@@ -17,6 +17,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from .text_rules import PROBLEM_MESSAGES, text_problem
+
 EXAMPLE_PROBABILITIES: dict[str, JsonValue] = {
     "joy": 0.9871,
     "love": 0.0052,
@@ -39,13 +41,10 @@ TopK = Annotated[
 
 
 def _check_text(value: str) -> str:
-    """Reject texts that carry nothing to classify or cannot be encoded (lone surrogates from JSON escapes)."""
-    if not value.strip():
-        raise ValueError("text must contain at least one non-whitespace character")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("text must be valid Unicode (no lone surrogates)") from None
+    """Reject texts that carry nothing to classify or cannot be encoded (text_rules.py; the length is the route's)."""
+    problem = text_problem(value)
+    if problem is not None:
+        raise ValueError(PROBLEM_MESSAGES[problem])
     return value
 
 

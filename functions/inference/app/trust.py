@@ -11,7 +11,7 @@ from the closed set ``schemas.WARNING_CODES``:
 - ``low_confidence``: the calibrated top probability is under a threshold.
 
 Probabilities are temperature-scaled (``softmax(logits / T)``), so a confidence of 0.8 is right about 80% of the
-time. The temperature, the detector's statistics and the thresholds are fitted by scripts/fit_trust.py, stored
+time. The temperature, the detector's statistics and the thresholds are fitted by scripts/model/fit_trust.py, stored
 beside the model (``trust.json``, ``trust.npz``) with the sha256 of the weights they were fitted for, and loaded
 once per execution environment with the model.
 """
@@ -157,10 +157,10 @@ class Trust:
             thresholds = Thresholds(**document["thresholds"])
             temperature = float(document["temperature"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ModelLoadError(f"{path} is unreadable: rerun scripts/fit_trust.py") from exc
+            raise ModelLoadError(f"{path} is unreadable: rerun scripts/model/fit_trust.py") from exc
         if fitted_for.get(weights_file.name) != weights_sha256:
             raise ModelLoadError(
-                f"{path} was fitted for other weights than {weights_file.name}: rerun scripts/fit_trust.py"
+                f"{path} was fitted for other weights than {weights_file.name}: rerun scripts/model/fit_trust.py"
             )
         detector = None
         if thresholds.no_clear_emotion is not None:

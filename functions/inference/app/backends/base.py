@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-#: The int8 ONNX graph and its export report, written beside the Hugging Face files by scripts/export_onnx.py.
+#: The int8 ONNX graph and its export report, written beside the Hugging Face files by scripts/model/export_onnx.py.
 ONNX_FILENAME = "model.int8.onnx"
 ONNX_REPORT_FILENAME = "onnx_export.json"
 #: The graph's outputs: the class logits, and the final layer's [CLS] vector for the trust detector.

@@ -1,4 +1,4 @@
-"""ONNX Runtime backend: the int8 model exported by scripts/export_onnx.py, with no torch or transformers import.
+"""ONNX Runtime backend: the int8 model exported by scripts/model/export_onnx.py, with no torch or transformers import.
 
 Import time and on-disk size are what a Lambda cold start pays for: onnxruntime plus tokenizers load in a
 fraction of the time torch plus transformers take, and the int8 graph runs several times faster on a CPU.
@@ -44,7 +44,7 @@ class OnnxBackend(LoadedBackend):
     def __init__(self, config: ModelConfig, *, source: str, num_threads: int) -> None:
         graph = config.folder / ONNX_FILENAME
         if not graph.is_file():
-            raise ModelLoadError(f"{graph} is missing: run scripts/export_onnx.py, or set MODEL_BACKEND=torch")
+            raise ModelLoadError(f"{graph} is missing: run scripts/model/export_onnx.py, or set MODEL_BACKEND=torch")
         try:
             self._session = ort.InferenceSession(
                 str(graph), sess_options=_session_options(num_threads), providers=["CPUExecutionProvider"]
