@@ -476,13 +476,17 @@ def trust_block(report: dict[str, Any]) -> str:
     evaluation, thresholds = report["evaluation"], report["thresholds"]
     natural, validation, must = evaluation["natural"], evaluation["validation"], evaluation["must_stay_reliable"]
     unflagged = natural["texts"] - natural["flagged"]
+    wrong = natural["flagged_wrong"] + natural["unflagged_wrong"]
     lines_ = [
         *_bars_table(report),
         "",
         f"Ordinary English sentences: {natural['flagged_wrong']} of the {natural['flagged']} flagged got another "
         f"label than the one they were written as ({pct(natural['flagged_wrong'] / max(natural['flagged'], 1))}), "
         f"{natural['unflagged_wrong']} of the {unflagged} others "
-        f"({pct(natural['unflagged_wrong'] / max(unflagged, 1))}): a warning marks answers not to trust.",
+        f"({pct(natural['unflagged_wrong'] / max(unflagged, 1))}): a warning marks answers not to trust. "
+        f"The model misses the written label on {pct(wrong / natural['texts'])} of these sentences, so warnings "
+        f"that marked exactly its mistakes would flag that share: under the bar of 10 % only with a model right on "
+        "90 % of them or more.",
         "",
         f"Temperature **{report['temperature']:.3f}** (fitted on all of validation); thresholds: "
         f"`low_confidence` under {thresholds['low_confidence']:.2f} calibrated top probability "
