@@ -171,6 +171,13 @@ model-report: $(VENV)/.installed ## Score MODEL through the serving path; regene
 bench: $(VENV)/.installed ## Benchmark MODEL: naive, pipeline, torch and ONNX serving side by side (docs/bench.png)
 	$(PY) scripts/bench.py --model-dir $(MODEL)
 
+# make cold-start: also run the breakdown inside a built image (e.g. localhost/emotion-api:image-test after make image-test).
+COLD_START_IMAGE ?=
+
+.PHONY: cold-start
+cold-start: $(VENV)/.installed ## Where a cold start goes, image and zip flavors: imports by package, model load, first answer (docs/cold-start.md)
+	$(PY) -m scripts.init_breakdown $(if $(COLD_START_IMAGE),--image $(COLD_START_IMAGE))
+
 IN ?=
 OUT ?=
 
