@@ -122,9 +122,7 @@ def model_key(settings: Settings) -> ModelKey:
     return source, settings.model_backend, settings.inference_threads()
 
 
-def start_loading(
-    settings: Settings, observability: Observability, *, s3_client: S3Client | None = None
-) -> ModelState:
+def start_loading(settings: Settings, observability: Observability, *, s3_client: S3Client | None = None) -> ModelState:
     """Start loading the model on a thread, once per execution environment and key (``model_key``); return at once.
 
     Later calls return the same state, loading or loaded. A failure is logged once, with its traceback, and kept:
@@ -149,9 +147,7 @@ def load_model(settings: Settings, observability: Observability, *, s3_client: S
     return state
 
 
-def _load_into(
-    state: ModelState, settings: Settings, observability: Observability, s3_client: S3Client | None
-) -> None:
+def _load_into(state: ModelState, settings: Settings, observability: Observability, s3_client: S3Client | None) -> None:
     try:
         _load(state, settings, observability, s3_client)
     except BaseException as error:  # a bug, not a bad model: re-raised where the load is waited for
