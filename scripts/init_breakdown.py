@@ -238,6 +238,38 @@ def table(runs: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def first_invokes(images: dict[str, str], launches: int) -> dict[str, list[float]]:
+    """Each image's first invoke under the Runtime Interface Emulator (runtime start, init, answer), as make
+    image-test times it: fresh containers, the images in turn, so a slow spell of the machine hits each alike."""
+    from scripts.lambda_image import Container, function_config, setup_podman
+
+    podman, config = setup_podman(), function_config()
+    seconds: dict[str, list[float]] = {name: [] for name in images}
+    for _ in range(launches):
+        for name, tag in images.items():
+            with Container(podman, tag, config) as fresh:
+                first = fresh.invoke(EVENT)
+                if not isinstance(first.payload, dict) or first.payload.get("statusCode") != 200:
+                    raise SystemExit(f"{tag} did not answer the first invoke: {first.payload}")
+                seconds[name].append(first.seconds)
+    return seconds
+
+
+def invokes_line(seconds: dict[str, list[float]]) -> str:
+    """The side-by-side first invokes as one line of the page."""
+    medians = {name: statistics.median(values) for name, values in seconds.items()}
+    shown = ", ".join(f"{name} {median:.2f} s" for name, median in medians.items())
+    count = len(next(iter(seconds.values())))
+    ratio = ""
+    if len(medians) == 2:
+        before, after = medians.values()
+        ratio = f": {before / after:.2f}x"
+    return (
+        f"- The image's first invoke under the Runtime Interface Emulator (runtime start, init, answer; fresh "
+        f"containers, the images in turn, median of {count} each): {shown}{ratio}."
+    )
+
+
 #: The cold-start comparison `make cold-start` reports beside the breakdown, written by this bench.py command.
 BENCH_COMMAND = (
     "scripts/bench.py --variants naive onnx --baseline-code <checkout of main> --rounds 3 --launches 7 "
@@ -279,6 +311,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--launches", type=int, default=7, help="fresh processes per kind and flavor (medians)")
     parser.add_argument("--image", help="also run the image flavor inside this built image (podman)")
+    parser.add_argument(
+        "--image-before", help="with --image: time the first invoke of this image (the code before) beside it"
+    )
     parser.add_argument("--json", type=Path, default=ROOT / "docs" / "cold-start.json")
     parser.add_argument("--doc", type=Path, default=DOC)
     parser.add_argument("--bench-json", type=Path, default=ROOT / "docs" / "bench-cold-start.json")
@@ -289,11 +324,15 @@ def main(argv: list[str] | None = None) -> int:
     for flavor in FLAVORS:
         runs[f"{flavor} (local)"] = measure([sys.executable], flavor, args.launches, env)
         print(f"{flavor} (local) measured", file=sys.stderr)
+    invokes: dict[str, list[float]] = {}
     if args.image:
         runs["image (in the image)"] = measure(image_command(args.image), "image", args.launches, env)
+        images = {"before": args.image_before, "after": args.image} if args.image_before else {"image": args.image}
+        invokes = first_invokes(images, args.launches)
     machine = {"affinity": len(os.sched_getaffinity(0)), "python": sys.version.split()[0],
                "load_average": [round(load, 2) for load in os.getloadavg()]}  # fmt: skip
-    args.json.write_text(json.dumps({"machine": machine, "launches": args.launches, "runs": runs}, indent=2) + "\n")
+    record = {"machine": machine, "launches": args.launches, "runs": runs, "first_invokes": invokes}
+    args.json.write_text(json.dumps(record, indent=2) + "\n")
     from scripts.reliability_report import render
 
     command = " ".join(["python -m scripts.init_breakdown", *(argv if argv is not None else sys.argv[1:])])
@@ -303,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
         + f"{machine['load_average'][0]} at the end; medians of {args.launches} fresh processes per row "
         + f"({_shown(args.json)}).\n\n"
         + references(args.bench_json, args.image_json)
+        + (f"\n{invokes_line(invokes)}" if invokes else "")
     )
     args.doc.write_text(render(args.doc.read_text(encoding="utf-8"), {"init-breakdown": block}, where=args.doc))
     print(block)
