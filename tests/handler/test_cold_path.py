@@ -32,9 +32,17 @@ class Watch:
 sys.meta_path.insert(0, Watch())
 import app.handler
 
+from fastapi.openapi.models import OpenAPI
+from pydantic._internal._config import config_defaults
+from app.schemas import Prediction
+
 state = app.handler.services.model_state
+built_at_init = {"openapi_models": OpenAPI.__pydantic_complete__, "request_schemas": Prediction.__pydantic_complete__,
+                 "defer_build_default": config_defaults["defer_build"]}
+schema = app.handler.app.openapi()
 print(json.dumps({"threads_at_fastapi": threads_at_fastapi, "modules": sorted(sys.modules),
-                  "loaded": state.classifier is not None and not state.is_loading}))
+                  "loaded": state.classifier is not None and not state.is_loading, "built_at_init": built_at_init,
+                  "schema_paths": sorted(schema["paths"])}))
 """
 
 #: Modules a request never needs from the ONNX image: each would cost every cold start its import.
@@ -66,6 +74,17 @@ def test_the_model_loads_while_the_web_framework_is_imported(cold_init: dict[str
 
 def test_the_init_ends_with_the_model_loaded(cold_init: dict[str, object]) -> None:
     assert cold_init["loaded"] is True
+
+
+def test_the_openapi_models_are_built_only_when_the_schema_is_asked_for(cold_init: dict[str, object]) -> None:
+    # GIVEN a fresh init: FastAPI's OpenAPI models are left unbuilt, the request schemas built, pydantic's default back
+    assert cold_init["built_at_init"] == {
+        "openapi_models": False,
+        "request_schemas": True,
+        "defer_build_default": False,
+    }
+    # WHEN the schema is rendered; THEN it is whole
+    assert {"/predict", "/predict/batch", "/health", "/labels", "/model"} <= set(cold_init["schema_paths"])  # type: ignore[call-overload]
 
 
 @pytest.mark.parametrize("module", NEVER_IMPORTED)

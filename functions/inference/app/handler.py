@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from apikey import hold_library_loggers
 
 from .classifier import start_loading
+from .framework import import_fastapi
 from .observability import Observability
 from .settings import get_settings
 
@@ -28,8 +29,9 @@ observability = Observability(settings)
 # Enabled before the load, so that its ModelLoadTime is flushed with the first invocation's metrics.
 observability.enable_metrics()
 start_loading(settings, observability)
-
 # Imported once the load runs: the framework's imports are what the load overlaps.
+import_fastapi()
+
 from .api import build_app  # noqa: E402
 from .errors import UnsupportedEventError, error_body  # noqa: E402
 from .gateway import request_id_of_event  # noqa: E402
