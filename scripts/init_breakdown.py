@@ -183,15 +183,17 @@ def measure(command: list[str], flavor: str, launches: int, env: dict[str, str])
     return {"entry_module": entry, "stages": median(stages), "imports": median(packages), "entry": median(entries)}
 
 
-def image_command(tag: str) -> list[str]:
-    """``python`` inside the image, run as Lambda runs it: read-only root, writable /tmp, the template's memory."""
+def image_command(tag: str) -> tuple[list[str], dict[str, str]]:
+    """``python`` inside the image, run as Lambda runs it (read-only root, writable /tmp, the template's memory),
+    and the environment that points podman at this project's storage."""
     from scripts.lambda_image import function_config, setup_podman
 
     podman, config = setup_podman(), function_config()
     environment = [f"--env={name}={value}" for name, value in config.environment.items()]
     tmp = "/tmp:rw,size=512m"  # noqa: S108  # nosec B108: the container's own /tmp, writable as in Lambda
-    return [podman.binary, "run", "--rm", "--read-only", "--tmpfs", tmp, "--memory", f"{config.memory_mb}m",
-            *environment, "--entrypoint", "/var/lang/bin/python", tag]  # fmt: skip
+    command = [podman.binary, "run", "--rm", "--read-only", "--tmpfs", tmp, "--memory", f"{config.memory_mb}m",
+               *environment, "--entrypoint", "/var/lang/bin/python", tag]  # fmt: skip
+    return command, podman.env
 
 
 def _shown(path: Path) -> str:
@@ -326,7 +328,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{flavor} (local) measured", file=sys.stderr)
     invokes: dict[str, list[float]] = {}
     if args.image:
-        runs["image (in the image)"] = measure(image_command(args.image), "image", args.launches, env)
+        command, podman_env = image_command(args.image)
+        runs["image (in the image)"] = measure(command, "image", args.launches, {**podman_env, **env})
         images = {"before": args.image_before, "after": args.image} if args.image_before else {"image": args.image}
         invokes = first_invokes(images, args.launches)
     machine = {"affinity": len(os.sched_getaffinity(0)), "python": sys.version.split()[0],
