@@ -16,9 +16,9 @@ Each figure is the median over ``--launches`` fresh processes, of two kinds run 
 Locally the image flavor's entry runs in this checkout's virtual environment; with ``--image`` the same children
 also run inside the built image (podman, read-only root, the template's memory limit), as Lambda would run it.
 Writes docs/cold-start.json and the GENERATED block of docs/cold-start.md, beside the cold starts bench.py measured
-side by side (``BENCH_COMMAND``: (a) the naive service the seed deploys, (d) this handler, (e) the code before) and
-the image's first invoke under the Runtime Interface Emulator (``make image-test``, docs/image.json), each as last
-measured.
+side by side (``BENCH_COMMAND``: (a) the naive service the seed deploys, (d) this handler, (e) the code before), as
+last measured; with ``--image-before`` the two images' first invokes under the Runtime Interface Emulator, measured
+in turn like ``make image-test`` measures one (fresh containers, runtime start, init and answer).
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ print("RESULT " + json.dumps({"started_at": started_at, "answered_at": time.time
 #: Stages in the order the table lists them, with what each one is.
 STAGES = {
     "settings": "settings (pydantic-settings reads the environment)",
-    "observability": "Powertools Logger and Metrics",
+    "observability": "Powertools Logger, Metrics and Tracer (the X-Ray SDK where tracing is on)",
     "onnx_session": "ONNX Runtime session (graph optimisation included)",
     "tokenizer": "tokenizer (tokenizer.json)",
     "weights_sha256": "sha256 of the weights (trust data and x-model-version)",
@@ -279,8 +279,8 @@ BENCH_COMMAND = (
 )
 
 
-def references(bench_json: Path, image_json: Path) -> str:
-    """The last bench.py cold starts (the seed-class naive service, this handler, the code before) and image invoke."""
+def references(bench_json: Path) -> str:
+    """The last bench.py cold starts: the seed-class naive service, this handler, the code before."""
     lines = []
     if bench_json.is_file():
         results = json.loads(bench_json.read_text(encoding="utf-8"))["results"]
@@ -299,13 +299,6 @@ def references(bench_json: Path, image_json: Path) -> str:
                 f"{before['short_p50_ms']:.2f} / {before['short_p99_ms']:.2f} ms against (d)'s "
                 f"{onnx['short_p50_ms']:.2f} / {onnx['short_p99_ms']:.2f} ms."
             )
-    if image_json.is_file():
-        image = json.loads(image_json.read_text(encoding="utf-8"))
-        lines.append(
-            f"- `make image-test` ({_shown(image_json)}): the image's first invoke under the Runtime Interface "
-            f"Emulator, container start to answer, {image['cold_invoke_s']:.2f} s, median of {image['cold_starts']} "
-            f"fresh containers ({image['memory_mb']} MB, {image['cpus']} cores)."
-        )
     return "\n".join(lines)
 
 
@@ -319,7 +312,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=ROOT / "docs" / "cold-start.json")
     parser.add_argument("--doc", type=Path, default=DOC)
     parser.add_argument("--bench-json", type=Path, default=ROOT / "docs" / "bench-cold-start.json")
-    parser.add_argument("--image-json", type=Path, default=ROOT / "docs" / "image.json")
     args = parser.parse_args(argv)
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "POWERTOOLS_METRICS_NAMESPACE": "InitBreakdown"}
     runs: dict[str, dict[str, Any]] = {}
@@ -344,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         + f"\n\n`{command}` (`make cold-start`) on {machine['affinity']} cores, load average "
         + f"{machine['load_average'][0]} at the end; medians of {args.launches} fresh processes per row "
         + f"({_shown(args.json)}).\n\n"
-        + references(args.bench_json, args.image_json)
+        + references(args.bench_json)
         + (f"\n{invokes_line(invokes)}" if invokes else "")
     )
     args.doc.write_text(render(args.doc.read_text(encoding="utf-8"), {"init-breakdown": block}, where=args.doc))
