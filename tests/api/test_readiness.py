@@ -131,8 +131,12 @@ def test_a_load_that_crashes_fails_the_init_loudly(
 
     # GIVEN a backend with a bug; WHEN the app is built (the Lambda init); THEN the bug is raised, not swallowed
     monkeypatch.setitem(BACKENDS, "crashing", (__name__, "CrashingBackend"))
+    settings = Settings(model_path=tiny_model_dir, model_backend="crashing")
     with pytest.raises(RuntimeError, match="a bug in the backend"):
-        build_app(Settings(model_path=tiny_model_dir, model_backend="crashing"))
+        build_app(settings)
+    # and not kept: once the bug is gone, building again loads the model
+    monkeypatch.setitem(BACKENDS, "crashing", ("support", "FakeBackend"))
+    assert TestClient(build_app(settings)).get("/health").status_code == 200
 
 
 def test_a_failed_load_answers_503_without_waiting(tmp_path: Path, reset_model: None) -> None:

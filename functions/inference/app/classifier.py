@@ -151,6 +151,9 @@ def _load_into(state: ModelState, settings: Settings, observability: Observabili
     try:
         _load(state, settings, observability, s3_client)
     except BaseException as error:  # a bug, not a bad model: re-raised where the load is waited for
+        with _cache_lock:  # and not kept, as an exception out of a synchronous load was not: a later call retries
+            if _cache.get(model_key(settings)) is state:
+                del _cache[model_key(settings)]
         state.crash(error)
 
 
