@@ -171,6 +171,16 @@ model-report: $(VENV)/.installed ## Score MODEL through the serving path; regene
 bench: $(VENV)/.installed ## Benchmark MODEL: naive, pipeline, torch and ONNX serving side by side (docs/bench.png)
 	$(PY) -m scripts.perf.bench --model-dir $(MODEL)
 
+# make cold-start: also run the breakdown inside a built image (e.g. localhost/emotion-api:image-test after make
+# image-test), and time its first invoke under the emulator beside COLD_START_IMAGE_BEFORE's (another build's tag).
+COLD_START_IMAGE ?=
+COLD_START_IMAGE_BEFORE ?=
+
+.PHONY: cold-start
+cold-start: $(VENV)/.installed ## Where a cold start goes, image and zip flavors: imports by package, model load, first answer (docs/cold-start.md)
+	$(PY) -m scripts.perf.init_breakdown $(if $(COLD_START_IMAGE),--image $(COLD_START_IMAGE)) \
+		$(if $(COLD_START_IMAGE_BEFORE),--image-before $(COLD_START_IMAGE_BEFORE))
+
 IN ?=
 OUT ?=
 

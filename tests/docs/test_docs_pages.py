@@ -22,6 +22,7 @@ BLOCKS = {
     "bulk": ("docs/classify.md", "--doc docs/classify.md"),
     "code-compare": ("docs/architecture.md", "--doc docs/architecture.md --block code-compare"),
     "image": ("docs/development.md", "make image-test"),
+    "init-breakdown": ("docs/cold-start.md", "make cold-start"),
 }
 
 

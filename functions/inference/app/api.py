@@ -71,10 +71,17 @@ def create_app(services: Services) -> FastAPI:
 
 
 def build_services(
-    settings: Settings, *, s3_client: S3Client | None = None, key_store_client: Any | None = None
+    settings: Settings,
+    *,
+    s3_client: S3Client | None = None,
+    key_store_client: Any | None = None,
+    observability: Observability | None = None,
 ) -> Services:
-    """Logs, metrics and traces named by ``settings``; the model (cached per execution environment) and the key."""
-    observability = Observability(settings)
+    """Logs, metrics and traces named by ``settings``; the model (cached per execution environment) and the key.
+
+    Waits for the model: a load the Lambda entry started before importing this module is joined here, loaded.
+    """
+    observability = observability or Observability(settings)
     guard = ApiKeyGuard(settings, logger=observability.logger, boto3_client=key_store_client)
     guard.warm()
     model_state = load_model(settings, observability, s3_client=s3_client)
@@ -82,9 +89,18 @@ def build_services(
 
 
 def build_app(
-    settings: Settings | None = None, *, s3_client: S3Client | None = None, key_store_client: Any | None = None
+    settings: Settings | None = None,
+    *,
+    s3_client: S3Client | None = None,
+    key_store_client: Any | None = None,
+    observability: Observability | None = None,
 ) -> FastAPI:
     """What the Lambda init and ``make serve`` run: the services, then the app. AWS clients are injectable."""
     return create_app(
-        build_services(settings or get_settings(), s3_client=s3_client, key_store_client=key_store_client)
+        build_services(
+            settings or get_settings(),
+            s3_client=s3_client,
+            key_store_client=key_store_client,
+            observability=observability,
+        )
     )

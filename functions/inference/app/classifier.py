@@ -1,10 +1,17 @@
-"""The model of this execution environment: loaded during init, cached, and reused by every warm invocation."""
+"""The model of this execution environment: loaded during init, cached, and reused by every warm invocation.
+
+The load runs on a thread of its own (``start_loading``), so that the Lambda entry can start it before it imports
+the web framework: ONNX Runtime builds its session and hashlib hashes the weights without holding the GIL, so most
+of the load happens while the main thread imports FastAPI (docs/cold-start.md measures what that saves).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from concurrent.futures import Future
 from datetime import UTC, datetime
 
 from .backends import Backend, ModelInfo, ModelLoadError, load_backend
@@ -64,17 +71,55 @@ class Classifier:
         return self.trust.judge([text], self._backend.run([text]), self._backend.config.labels_by_index)
 
 
-@dataclass
 class ModelState:
-    """Either a classifier or the reason there is none; the API answers 503 in the second case."""
+    """The model of one execution environment: loading, loaded (a classifier) or failed (the reason there is none).
 
-    classifier: Classifier | None = None
-    failure: str | None = None
+    ``classifier`` is None until the classifier is whole (weights, tokenizer and trust data loaded), then set in
+    one step: nothing ever reads a half-loaded model. While it loads, /health answers 503 and a request waits for
+    it (``ready``); after a failure both answer 503.
+    """
+
+    def __init__(self, classifier: Classifier | None = None, failure: str | None = None) -> None:
+        self.classifier = classifier
+        self.failure = failure
+        self._done: Future[None] = Future()
+        if classifier is not None or failure is not None:
+            self._done.set_result(None)
+
+    @classmethod
+    def loading(cls) -> ModelState:
+        """A state whose load has started and not finished."""
+        return cls()
+
+    @property
+    def is_loading(self) -> bool:
+        return not self._done.done()
+
+    def finish(self, *, classifier: Classifier | None = None, failure: str | None = None) -> None:
+        """Publish the outcome of the load and wake whoever waits for it."""
+        self.classifier, self.failure = classifier, failure
+        self._done.set_result(None)
+
+    def crash(self, error: BaseException) -> None:
+        """A load that failed on a bug rather than a bad model: whoever waits gets the exception, as before."""
+        self._done.set_exception(error)
+
+    def wait(self, timeout: float | None = None) -> Classifier | None:
+        """Block until the load has finished; the classifier, or None when it failed."""
+        self._done.result(timeout)
+        return self.classifier
+
+    async def ready(self) -> Classifier | None:
+        """``wait`` for a request on the event loop: other requests (/health) go on meanwhile."""
+        if self.is_loading:
+            await asyncio.wrap_future(self._done)
+        return self.classifier
 
 
 #: What a loaded model is keyed on: where it comes from, which backend runs it, with how many threads.
 ModelKey = tuple[str, str, int]
 _cache: dict[ModelKey, ModelState] = {}
+_cache_lock = threading.Lock()
 
 
 def model_key(settings: Settings) -> ModelKey:
@@ -82,30 +127,57 @@ def model_key(settings: Settings) -> ModelKey:
     return source, settings.model_backend, settings.inference_threads()
 
 
-def load_model(settings: Settings, observability: Observability, *, s3_client: S3Client | None = None) -> ModelState:
-    """Load the model once per execution environment and key (``model_key``); later calls return the same state.
+def start_loading(settings: Settings, observability: Observability, *, s3_client: S3Client | None = None) -> ModelState:
+    """Start loading the model on a thread, once per execution environment and key (``model_key``); return at once.
 
-    A failure is logged once, with its traceback, and kept: the function keeps answering (503) instead of
-    crash-looping through cold starts.
+    Later calls return the same state, loading or loaded. A failure is logged once, with its traceback, and kept:
+    the function keeps answering (503) instead of crash-looping through cold starts.
     """
     key = model_key(settings)
-    if key in _cache:
-        return _cache[key]
+    with _cache_lock:
+        if key in _cache:
+            return _cache[key]
+        state = _cache[key] = ModelState.loading()
+    thread = threading.Thread(
+        target=_load_into, args=(state, settings, observability, s3_client), name="model-load", daemon=True
+    )
+    thread.start()
+    return state
+
+
+def load_model(settings: Settings, observability: Observability, *, s3_client: S3Client | None = None) -> ModelState:
+    """``start_loading``, then wait for the load to finish: the state is loaded or failed."""
+    state = start_loading(settings, observability, s3_client=s3_client)
+    state.wait()
+    return state
+
+
+def _load_into(state: ModelState, settings: Settings, observability: Observability, s3_client: S3Client | None) -> None:
+    try:
+        _load(state, settings, observability, s3_client)
+    except BaseException as error:  # a bug, not a bad model: re-raised where the load is waited for
+        with _cache_lock:  # and not kept, as an exception out of a synchronous load was not: a later call retries
+            if _cache.get(model_key(settings)) is state:
+                del _cache[model_key(settings)]
+        state.crash(error)
+
+
+def _load(state: ModelState, settings: Settings, observability: Observability, s3_client: S3Client | None) -> None:
     logger = observability.logger
+    threads = settings.inference_threads()
     started = time.perf_counter()
     try:
         model_dir, source = resolve_model_dir(settings, s3_client=s3_client)
-        backend = load_backend(settings.model_backend, model_dir, source=source, num_threads=key[2])
+        backend = load_backend(settings.model_backend, model_dir, source=source, num_threads=threads)
         weights = backend.info.weights_file
         sha256 = sha256_of(weights)
         trust = Trust.load(model_dir, weights_file=weights, weights_sha256=sha256)
     except ModelLoadError as exc:
         logger.exception("model_load_failed", extra={"reason": str(exc)})
-        _cache[key] = ModelState(failure=str(exc))
-        return _cache[key]
+        state.finish(failure=str(exc))
+        return
     load_seconds = time.perf_counter() - started
     classifier = Classifier(backend, trust, sha256=sha256, load_seconds=load_seconds, observability=observability)
-    _cache[key] = ModelState(classifier=classifier)
     observability.record_load_time(load_seconds * 1000)
     logger.info(
         "model_loaded",
@@ -113,7 +185,7 @@ def load_model(settings: Settings, observability: Observability, *, s3_client: S
             "model": backend.info.name,
             "source": source,
             "backend": backend.info.backend,
-            "threads": key[2],
+            "threads": threads,
             "load_ms": round(load_seconds * 1000, 1),
             "version": classifier.version,
             "trust_fitted": trust.fitted,
@@ -123,9 +195,10 @@ def load_model(settings: Settings, observability: Observability, *, s3_client: S
         logger.warning(
             "trust_not_fitted", extra={"reason": "no trust.json beside the model: uncalibrated, no detector"}
         )
-    return _cache[key]
+    state.finish(classifier=classifier)
 
 
 def reset_model_cache() -> None:
     """Forget every loaded model, as a new execution environment would (tests)."""
-    _cache.clear()
+    with _cache_lock:
+        _cache.clear()

@@ -35,7 +35,11 @@ async def get_services(request: Request) -> Services:
 async def get_classifier(request: Request) -> Classifier:
     # Reads the state itself rather than depending on get_services: FastAPI resolves every dependency
     # afresh on each request, and each level costs the hot path tens of microseconds.
-    classifier = services_of(request.app).model_state.classifier
+    state = services_of(request.app).model_state
+    classifier = state.classifier
+    if classifier is None and state.is_loading:
+        # A request that arrives before the model is whole waits for it (a failed load answers 503).
+        classifier = await state.ready()
     if classifier is None:
         raise ModelUnavailableError
     return classifier

@@ -2,6 +2,10 @@
 
 Everything heavy happens at import, during the Lambda init phase: Mangum runs lifespan hooks on every
 invocation, so nothing that must happen once may live there. The entry knows event sources, never a route.
+
+The model starts loading on a thread of its own before the web framework is imported, so that ONNX Runtime's
+session creation and the weights' hash (which release the GIL) overlap FastAPI's imports; ``build_app`` joins
+the load, so init still ends with the model loaded (or failed, answering 503), never half-loaded.
 """
 
 from __future__ import annotations
@@ -13,19 +17,29 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from apikey import hold_library_loggers
 
-from .api import build_app
-from .errors import UnsupportedEventError, error_body
-from .gateway import request_id_of_event
-from .services import services_of
+from .classifier import start_loading
+from .framework import import_fastapi
+from .observability import Observability
 from .settings import get_settings
-from .sources import Invocation, event_sources
 
 # Before anything calls AWS: at LOG_LEVEL=DEBUG botocore would log the key store's answer, the key with it.
 hold_library_loggers()
-app = build_app(get_settings())
-services = services_of(app)
-observability = services.observability
+settings = get_settings()
+observability = Observability(settings)
+# Enabled before the load, so that its ModelLoadTime is flushed with the first invocation's metrics.
 observability.enable_metrics()
+start_loading(settings, observability)
+# Imported once the load runs: the framework's imports are what the load overlaps.
+import_fastapi()
+
+from .api import build_app  # noqa: E402
+from .errors import UnsupportedEventError, error_body  # noqa: E402
+from .gateway import request_id_of_event  # noqa: E402
+from .services import services_of  # noqa: E402
+from .sources import Invocation, event_sources  # noqa: E402
+
+app = build_app(settings, observability=observability)
+services = services_of(app)
 logger, metrics, tracer = observability.logger, observability.metrics, observability.tracer
 sources = event_sources(app)
 _is_cold_start = True

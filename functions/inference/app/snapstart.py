@@ -29,7 +29,7 @@ def warm_up_before_snapshot() -> None:
     An exception here fails the snapshot and so the version's publication: a model that cannot predict is refused
     at deploy time instead of in every restored environment.
     """
-    classifier = services.model_state.classifier
+    classifier = services.model_state.wait()
     if classifier is None:
         logger.warning("snapshot_without_model", extra={"reason": services.model_state.failure})
         return

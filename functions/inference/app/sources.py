@@ -127,7 +127,7 @@ class DistributedMapSource:
         return isinstance(event, dict) and isinstance(event.get("Items"), list)
 
     def handle(self, event: dict[str, Any], context: Any, invocation: Invocation) -> dict[str, Any]:
-        classifier = self._services.model_state.classifier
+        classifier = self._services.model_state.wait()
         if classifier is None:
             # Raised, not answered: Step Functions retries the batch on a Lambda error, never on a result.
             raise ModelUnavailableError
