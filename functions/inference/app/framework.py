@@ -5,11 +5,15 @@ validator and serializer when the class is defined: about 30 ms of every cold st
 schema only the key-protected ``/openapi.json`` route renders. Imported here with pydantic's ``defer_build`` on, those
 models are built the first time that route asks for them; every model defined before or after (the request and
 response schemas, validated on every request) is built as usual.
+
+Adding a route asks whether its types are pydantic v1 models, and answering imports ``pydantic.v1`` (about 16 ms):
+while nothing has imported that module, no v1 model can exist and the answer is no without it.
 """
 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from pydantic._internal import _config
 
@@ -25,3 +29,15 @@ def import_fastapi() -> None:
         import fastapi  # noqa: F401  # the import is the point
     finally:
         defaults["defer_build"] = previous
+    _skip_v1_check_until_v1_is_imported()
+
+
+def _skip_v1_check_until_v1_is_imported() -> None:
+    from fastapi._compat import shared
+
+    check = shared.is_pydantic_v1_model_class
+
+    def is_pydantic_v1_model_class(cls: Any) -> bool:
+        return "pydantic.v1" in sys.modules and check(cls)
+
+    shared.is_pydantic_v1_model_class = is_pydantic_v1_model_class

@@ -10,39 +10,50 @@ the load, so init still ends with the model loaded (or failed, answering 503), n
 
 from __future__ import annotations
 
-import uuid
-from typing import Any
+import gc
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
+# The init creates some hundred thousand objects that live as long as the process (modules, classes, the model's
+# Python side), and the collector would walk them again and again while they are made: it is off for the init
+# (about a tenth of a cold start, docs/cold-start.md), and what the init made is then frozen out of every later
+# collection, so warm requests never scan it either.
+gc.disable()
+try:
+    import uuid
+    from typing import Any
 
-from apikey import hold_library_loggers
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from .classifier import start_loading
-from .framework import import_fastapi
-from .observability import Observability
-from .settings import get_settings
+    from apikey import hold_library_loggers
 
-# Before anything calls AWS: at LOG_LEVEL=DEBUG botocore would log the key store's answer, the key with it.
-hold_library_loggers()
-settings = get_settings()
-observability = Observability(settings)
-# Enabled before the load, so that its ModelLoadTime is flushed with the first invocation's metrics.
-observability.enable_metrics()
-start_loading(settings, observability)
-# Imported once the load runs: the framework's imports are what the load overlaps.
-import_fastapi()
+    from .classifier import start_loading
+    from .framework import import_fastapi
+    from .observability import Observability
+    from .settings import get_settings
 
-from .api import build_app  # noqa: E402
-from .errors import UnsupportedEventError, error_body  # noqa: E402
-from .gateway import request_id_of_event  # noqa: E402
-from .services import services_of  # noqa: E402
-from .sources import Invocation, event_sources  # noqa: E402
+    # Before anything calls AWS: at LOG_LEVEL=DEBUG botocore would log the key store's answer, the key with it.
+    hold_library_loggers()
+    settings = get_settings()
+    observability = Observability(settings)
+    # Enabled before the load, so that its ModelLoadTime is flushed with the first invocation's metrics.
+    observability.enable_metrics()
+    start_loading(settings, observability)
+    # Imported once the load runs: the framework's imports are what the load overlaps.
+    import_fastapi()
 
-app = build_app(settings, observability=observability)
-services = services_of(app)
-logger, metrics, tracer = observability.logger, observability.metrics, observability.tracer
-sources = event_sources(app)
-_is_cold_start = True
+    from .api import build_app
+    from .errors import UnsupportedEventError, error_body
+    from .gateway import request_id_of_event
+    from .services import services_of
+    from .sources import Invocation, event_sources
+
+    app = build_app(settings, observability=observability)
+    services = services_of(app)
+    logger, metrics, tracer = observability.logger, observability.metrics, observability.tracer
+    sources = event_sources(app)
+    _is_cold_start = True
+finally:
+    gc.freeze()
+    gc.enable()
 
 
 # Powertools types log_metrics and capture_lambda_handler as returning Callable[..., Any].
