@@ -118,8 +118,6 @@ class ModelState:
 
 #: What a loaded model is keyed on: where it comes from, which backend runs it, with how many threads.
 ModelKey = tuple[str, str, int]
-#: What the load answers once before publishing the model; any short English text runs the whole inference path.
-WARMUP_TEXTS = ("what a lovely day",)
 _cache: dict[ModelKey, ModelState] = {}
 _cache_lock = threading.Lock()
 
@@ -179,10 +177,6 @@ def _load(state: ModelState, settings: Settings, observability: Observability, s
         state.finish(failure=str(exc))
         return
     load_seconds = time.perf_counter() - started
-    # One answer on this thread, while the main one still imports: ONNX Runtime's first run (memory arenas, lazy
-    # kernels) and the trust checks' first calls are paid here instead of by the first request. Not through
-    # ``Classifier.predict``: no metrics or traces for a prediction nobody asked for.
-    trust.judge(list(WARMUP_TEXTS), backend.run(list(WARMUP_TEXTS)), backend.config.labels_by_index)
     classifier = Classifier(backend, trust, sha256=sha256, load_seconds=load_seconds, observability=observability)
     observability.record_load_time(load_seconds * 1000)
     logger.info(
