@@ -274,8 +274,8 @@ def invokes_line(seconds: dict[str, list[float]]) -> str:
 
 #: The cold-start comparison `make cold-start` reports beside the breakdown, written by this bench.py command.
 BENCH_COMMAND = (
-    "python -m scripts.perf.bench --variants naive onnx --baseline-code <checkout of main> --rounds 3 --launches 7 "
-    "--json docs/bench-cold-start.json"
+    "python -m scripts.perf.bench --variants naive onnx --baseline-code <checkout of main> --rounds 3 "
+    "--launches {launches} --json docs/bench-cold-start.json"
 )
 
 
@@ -285,8 +285,9 @@ def references(bench_json: Path) -> str:
     if bench_json.is_file():
         results = json.loads(bench_json.read_text(encoding="utf-8"))["results"]
         naive, onnx = results["naive"], results["onnx"]
+        command = BENCH_COMMAND.format(launches=len(onnx["cold_starts_s"]))
         lines.append(
-            f"- `{BENCH_COMMAND}` ({_shown(bench_json)}): cold start, process start to first prediction, median of "
+            f"- `{command}` ({_shown(bench_json)}): cold start, process start to first prediction, median of "
             f"{len(onnx['cold_starts_s'])} launches interleaved in one run: (a) the naive transformers service "
             f"{naive['cold_start_s']:.2f} s, (d) this handler {onnx['cold_start_s']:.2f} s: "
             f"**{naive['cold_start_s'] / onnx['cold_start_s']:.1f}x**."
