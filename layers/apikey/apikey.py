@@ -1,4 +1,5 @@
-"""The deployment's API key, one way everywhere: read from its store, taken from a request, compared, kept out of logs.
+"""The deployment's API key, one way everywhere: read from its store and cached, taken from a request, compared,
+kept out of logs.
 
 The authorizer, the inference function and the pre-traffic hook all import this one module, so the gateway, the
 function and the deployment check can never disagree on what a key is: the zip functions get it from a layer
@@ -17,12 +18,14 @@ from __future__ import annotations
 import hmac
 import logging
 import re
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 __all__ = [
     "API_KEY_HEADER",
     "STORE_VARIABLES",
+    "KeyStore",
     "KeyUnavailableError",
     "expected_key",
     "hold_library_loggers",
@@ -109,6 +112,70 @@ def read_stored_key(*, secret_name: str | None, parameter_name: str | None, clie
     except Exception as exc:  # whatever the store's failure, the answer is "cannot tell", never "allowed"
         raise KeyUnavailableError(type(exc).__name__) from exc
     return expected_key(value)
+
+
+class KeyStore:
+    """The expected key, read from its store on first use and kept for ``max_age`` seconds, then read again.
+
+    Parameters
+    ----------
+    secret_name
+        Secrets Manager secret (name or ARN) whose value is the key; wins over ``parameter_name``.
+    parameter_name
+        SSM SecureString parameter whose value is the key.
+    max_age
+        Seconds a fetched key is reused before it is fetched again (a rotated key is picked up within it).
+    client
+        A ready boto3 client for the store in use (tests pass one); the runtime's boto3 makes one on first use.
+    clock
+        Monotonic seconds; tests pass a fake one.
+
+    Example
+    -------
+    >>> KeyStore(secret_name=None, parameter_name=None).is_configured
+    False
+    """
+
+    def __init__(
+        self,
+        *,
+        secret_name: str | None,
+        parameter_name: str | None,
+        max_age: float = 300,
+        client: Any | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.secret_name = secret_name or None
+        self.parameter_name = parameter_name or None
+        self._max_age = max_age
+        self._client = client
+        self._clock = clock
+        self._key: bytes | None = None
+        self._fetched_at = 0.0
+
+    @property
+    def is_configured(self) -> bool:
+        """A key source is set, so requests must carry the key."""
+        return self.secret_name is not None or self.parameter_name is not None
+
+    def expected_key(self) -> bytes:
+        """The current key; raises KeyUnavailableError when it cannot be had (never returns a stale one)."""
+        now = self._clock()
+        if self._key is not None and now - self._fetched_at < self._max_age:
+            return self._key
+        self._key = None
+        key = read_stored_key(
+            secret_name=self.secret_name, parameter_name=self.parameter_name, client_for=self._store_client
+        )
+        self._key, self._fetched_at = key, now
+        return self._key
+
+    def _store_client(self, service: str) -> Any:
+        if self._client is None:
+            import boto3  # the runtime's; imported on first use so a cold start that never needs it skips it
+
+            self._client = boto3.client(service)
+        return self._client
 
 
 def hold_library_loggers(level: int = logging.INFO) -> None:

@@ -6,14 +6,8 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 from support import MakeClient, assert_error
-
-
-@pytest.fixture(autouse=True)
-def _fresh_parameter_cache() -> None:
-    parameters.clear_caches()
 
 
 @mock_aws

@@ -13,14 +13,13 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 from support import forget_handler, fresh_handler
 
-from apikey import KeyUnavailableError
+from apikey import KeyStore, KeyUnavailableError
 from authorizer import handler as authorizer_handler
 from authorizer.handler import authorize
-from authorizer.keys import KeyStore
+from authorizer.keys import store_from_environ
 from scripts.common.lambda_context import LocalLambdaContext
 
 KEY = "k3y-For-The-Authorizer-0123456789"
@@ -206,8 +205,8 @@ def test_an_empty_key_in_the_store_is_no_key() -> None:
 
 def test_a_bad_cache_time_fails_naming_the_variable() -> None:
     with pytest.raises(ValueError, match="API_KEY_CACHE_SECONDS"):
-        KeyStore.from_environ({"API_KEY_SECRET_NAME": SECRET, "API_KEY_CACHE_SECONDS": "five"})
-    store = KeyStore.from_environ({"API_KEY_PARAMETER_NAME": PARAMETER, "API_KEY_CACHE_SECONDS": "30"})
+        store_from_environ({"API_KEY_SECRET_NAME": SECRET, "API_KEY_CACHE_SECONDS": "five"})
+    store = store_from_environ({"API_KEY_PARAMETER_NAME": PARAMETER, "API_KEY_CACHE_SECONDS": "30"})
     assert store.is_configured and store.parameter_name == PARAMETER
 
 
@@ -220,14 +219,12 @@ def keyed_function(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tiny_model_dir: Path
 ) -> Iterator[Any]:
     """The inference function's real handler (tiny model), with the same key in Secrets Manager (moto)."""
-    parameters.clear_caches()
     with mock_aws():
         boto3.client("secretsmanager", region_name="us-east-1").create_secret(Name=SECRET, SecretString=request.param)
         monkeypatch.setenv("API_KEY_SECRET_NAME", SECRET)
         module = fresh_handler(monkeypatch, tiny_model_dir, backend="onnx", API_KEY_SECRET_NAME=SECRET)
         yield module, request.param
     forget_handler()
-    parameters.clear_caches()
 
 
 def test_the_gateway_and_the_function_agree_on_every_header_form(keyed_function: Any) -> None:

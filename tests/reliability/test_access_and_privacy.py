@@ -13,7 +13,6 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities import parameters
 from lambda_events import assert_error_shape, backend_for, body_of, http_event
 from moto import mock_aws
 from reports import record
@@ -31,7 +30,6 @@ def environment(
 ) -> Iterator[Callable[..., tuple[ModuleType, Callable[[], str]]]]:
     """A cold start with the given settings, and a reader of everything the function logged since."""
     stream = redirect_logs(monkeypatch)
-    parameters.clear_caches()
 
     def start(**env: str) -> tuple[ModuleType, Callable[[], str]]:
         module = fresh_handler(monkeypatch, tiny_model_dir, backend=backend_for(tiny_model_dir), **env)
@@ -39,7 +37,6 @@ def environment(
 
     yield start
     forget_handler()
-    parameters.clear_caches()
 
 
 def _predict(module: ModuleType, headers: dict[str, str] | None = None, text: str = "I am happy") -> dict[str, Any]:

@@ -6,16 +6,10 @@ import hmac
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
 from app.security import ApiKeyGuard, KeyUnavailableError
 from app.settings import Settings
-
-
-@pytest.fixture(autouse=True)
-def _fresh_parameter_cache() -> None:
-    parameters.clear_caches()
 
 
 def test_no_key_source_means_open() -> None:

@@ -20,9 +20,9 @@ import os
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
-from apikey import KeyUnavailableError, hold_library_loggers, is_match, presented_key
+from apikey import KeyStore, KeyUnavailableError, hold_library_loggers, is_match, presented_key
 
-from .keys import KeyStore
+from .keys import store_from_environ
 
 #: Where template.yaml puts CorsAllowOrigins (Globals), for the function and this authorizer alike.
 CORS_ORIGINS_ENV = "CORS_ALLOW_ORIGINS"
@@ -108,7 +108,7 @@ def get_store() -> KeyStore:
     """The key store of this execution environment, built from the variables on first use."""
     global _store
     if _store is None:
-        _store = KeyStore.from_environ(os.environ)
+        _store = store_from_environ(os.environ)
     return _store
 
 

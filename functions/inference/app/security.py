@@ -1,4 +1,4 @@
-"""Optional API-key check: the key lives in Secrets Manager or SSM and is fetched through Powertools, cached.
+"""Optional API-key check: the key lives in Secrets Manager or SSM, read and cached by the shared ``apikey.KeyStore``.
 
 What a valid stored key is and how a presented one compares are the shared ``apikey`` module's (also the
 authorizer's and the pre-traffic hook's). Fails closed: when a key source is configured but cannot be read, or holds
@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from apikey import KeyUnavailableError, expected_key, is_match
+from apikey import KeyStore, KeyUnavailableError, is_match
 
 from .settings import Settings
 
@@ -29,21 +29,22 @@ class ApiKeyGuard:
 
             logger = Logger(service=settings.service_name)
         self._logger = logger
-        self._secret_name = settings.api_key_secret_name
-        self._parameter_name = settings.api_key_parameter_name
-        self._max_age = settings.api_key_cache_seconds
-        self._client = boto3_client
-        self._provider: Any | None = None
+        self._store = KeyStore(
+            secret_name=settings.api_key_secret_name,
+            parameter_name=settings.api_key_parameter_name,
+            max_age=settings.api_key_cache_seconds,
+            client=boto3_client,
+        )
         self.last_failure: str | None = None
 
     @property
     def is_required(self) -> bool:
-        return self._secret_name is not None or self._parameter_name is not None
+        return self._store.is_configured
 
     def _expected_key(self) -> bytes:
-        """The current key; Powertools caches it for API_KEY_CACHE_SECONDS so a rotation is picked up."""
+        """The current key, kept for API_KEY_CACHE_SECONDS so a rotation is picked up."""
         try:
-            key = expected_key(self._fetch())
+            key = self._store.expected_key()
         except KeyUnavailableError as exc:
             self.last_failure = str(exc)
             self._logger.error("api_key_unavailable", extra={"reason": self.last_failure})
@@ -54,22 +55,6 @@ class ApiKeyGuard:
             raise KeyUnavailableError(self.last_failure) from exc
         self.last_failure = None
         return key
-
-    def _fetch(self) -> str | bytes:
-        from aws_lambda_powertools.utilities import parameters
-
-        if self._provider is None:
-            if self._secret_name is not None:
-                self._provider = parameters.SecretsProvider(boto3_client=self._client)
-            else:
-                self._provider = parameters.SSMProvider(boto3_client=self._client)
-        if self._secret_name is not None:
-            value = self._provider.get(self._secret_name, max_age=self._max_age)
-        else:
-            value = self._provider.get(str(self._parameter_name), max_age=self._max_age, decrypt=True)
-        if not isinstance(value, str | bytes):
-            raise TypeError("the key store returned no text")  # a JSON-transformed or missing value is no key
-        return value
 
     def warm(self) -> None:
         """Fetch the key during init, so the first request does not pay for it; failures are retried per request."""
