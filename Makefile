@@ -73,7 +73,7 @@ test: $(VENV)/.installed $(SAM_VENV)/.installed ## The fast pass: unit and funct
 	$(PY) -m pytest -m "not slow and not browser and not image"
 
 .PHONY: test-slow
-test-slow: $(VENV)/.installed $(SAM_VENV)/.installed ## The slow pass: load, fuzz, zip-flavor build, runtime client, browser
+test-slow: $(VENV)/.installed-train $(SAM_VENV)/.installed ## The slow pass: load, fuzz, zip-flavor build, runtime client, browser, the real base weights
 	$(PY) -m pytest -m "slow or browser"
 
 .PHONY: image-test
