@@ -169,7 +169,7 @@ model-report: $(VENV)/.installed ## Score MODEL through the serving path; regene
 
 .PHONY: bench
 bench: $(VENV)/.installed ## Benchmark MODEL: naive, pipeline, torch and ONNX serving side by side (docs/bench.png)
-	$(PY) -m scripts.perf.bench --model-dir $(MODEL)
+	$(PY) -m scripts.perf.bench --model-dir $(MODEL) --json docs/bench.json --doc docs/performance.md --block bench
 
 # make cold-start: also run the breakdown inside a built image (e.g. localhost/emotion-api:image-test after make
 # image-test), and time its first invoke under the emulator beside COLD_START_IMAGE_BEFORE's (another build's tag).

@@ -17,6 +17,7 @@ BLOCKS = {
     "model": ("docs/model.md", "make model-report"),
     "trust": ("docs/model.md", "make trust"),
     "trust-cost": ("docs/model.md", "--doc docs/model.md --block trust-cost"),
+    "bench": ("docs/performance.md", "make bench"),
     "right-size": ("docs/performance.md", "make right-size"),
     "bulk-aws": ("docs/performance.md", "make right-size"),
     "bulk": ("docs/classify.md", "--doc docs/classify.md"),
@@ -58,6 +59,7 @@ def test_the_make_targets_write_into_those_pages() -> None:
         ("trust", "docs/model.md"),
         ("model-report", "docs/model.md"),
         ("right-size", "docs/performance.md"),
+        ("bench", "docs/performance.md"),
     ):
         recipe = re.search(rf"^{target}:.*?(?=^\S)", makefile, flags=re.MULTILINE | re.DOTALL)
         assert recipe and f"--doc {page}" in recipe.group(0), target
