@@ -31,11 +31,14 @@ from tqdm import tqdm
 
 from scripts.model.emotion_data import LABELS, sha256_file
 from scripts.model.labelled_data import SUFFIXES
+from scripts.model.neutral_head import EVERYDAY_FILE, HEAD_DATA, NEUTRAL_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLED = ROOT / "functions" / "inference" / "model"
 MODEL_PAGE = ROOT / "docs" / "model.md"
 EMOTION_DATA = Path("data/emotion")
+#: The emotion model's neutral head is fitted on these (scripts/model/neutral_head.py): a change reruns trust.
+HEAD_FILES = (HEAD_DATA / NEUTRAL_FILE, HEAD_DATA / EVERYDAY_FILE)
 
 
 @dataclass(frozen=True)
@@ -156,7 +159,7 @@ def stages(args: argparse.Namespace) -> list[Stage]:
               [validation, *onnx], [work / "eval" / "validation_metrics.json"]),
         Stage("trust", python_tool("fit_trust", "--model-dir", out, "--train-file", train,
                                    "--validation-file", validation, *page),
-              [train, validation, *onnx], [out / "trust_report.json"], before=seed_card(out, prepared)),
+              [train, validation, *onnx, *HEAD_FILES], [out / "trust_report.json"], before=seed_card(out, prepared)),
         Stage("card", python_tool("model_report", "--model-dir", out, "--validation-file", validation, *page),
               [validation, *onnx, out / "trust_report.json"], [out / "serving_metrics.json"]),
     ]  # fmt: skip

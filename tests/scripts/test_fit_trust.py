@@ -55,7 +55,7 @@ def test_with_every_component_the_detector_is_the_full_mahalanobis_distance() ->
     precision = np.linalg.inv(within.T @ within / len(features))
     probe = rng.normal(size=(5, 8)) * 2
     expected = np.min([[(x - m) @ precision @ (x - m) for m in class_means] for x in probe], axis=1)
-    assert Detector(whitening, means).distances(probe) == pytest.approx(expected, rel=1e-3)
+    assert Detector(whitening, means).scores(probe) == pytest.approx(expected, rel=1e-3)
 
 
 def test_fewer_components_ignore_the_directions_left_out() -> None:
@@ -67,7 +67,7 @@ def test_fewer_components_ignore_the_directions_left_out() -> None:
     whitening, means = fit_detector(features, gold, components=1)
     detector = Detector(whitening, means)
     moved_off_axis = np.array([[6.0, 5.0, 5.0, 5.0]])
-    assert detector.distances(moved_off_axis)[0] < 1.0
+    assert detector.scores(moved_off_axis)[0] < 1.0
 
 
 def test_the_wilson_interval_matches_the_textbook_and_stays_inside_0_to_1() -> None:

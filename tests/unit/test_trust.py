@@ -1,4 +1,4 @@
-"""The trust checks: calibration, the distance detector, the language check, and the files they load from."""
+"""The trust checks: calibration, the neutral head and the distance detector, the language check, their files."""
 
 from __future__ import annotations
 
@@ -11,7 +11,16 @@ import pytest
 
 from app.backends import ModelLoadError, ModelOutput
 from app.schemas import WARNING_CODES
-from app.trust import STATS_FILENAME, TRUST_FILENAME, Detector, LanguageCheck, Thresholds, Trust
+from app.trust import (
+    STATS_FILENAME,
+    TRUST_FILENAME,
+    Detector,
+    LanguageCheck,
+    NeutralHead,
+    Thresholds,
+    Trust,
+    load_detector,
+)
 
 MODEL_DIR = Path(__file__).resolve().parents[2] / "functions" / "inference" / "model"
 ORDER = ("sadness", "joy", "love", "anger", "fear", "surprise")
@@ -31,7 +40,7 @@ def test_the_detector_is_the_mahalanobis_distance_to_the_nearest_mean() -> None:
     cholesky = np.linalg.cholesky(precision)
     features = rng.normal(size=(7, 5)) * 3
     expected = np.min([[(x - m) @ precision @ (x - m) for m in means] for x in features], axis=1)
-    got = Detector(cholesky, means @ cholesky).distances(features.astype(np.float32))
+    got = Detector(cholesky, means @ cholesky).scores(features.astype(np.float32))
     assert got == pytest.approx(expected, rel=1e-3)
 
 
@@ -84,6 +93,31 @@ def test_the_detector_flags_far_texts_of_two_words_or_more(language: LanguageChe
     assert far.warnings == ["no_clear_emotion"] and near.reliable and one_word.reliable
 
 
+def test_the_neutral_head_flags_above_even_odds_and_never_one_word(language: LanguageCheck) -> None:
+    head = NeutralHead(np.array([2.0, -1.0], dtype=np.float32), -0.5)
+    trust = Trust(language, detector=head, thresholds=Thresholds(no_clear_emotion=0.0))
+    features = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]], dtype=np.float32)
+    assert head.scores(features) == pytest.approx([1.5, -1.5, 1.5])
+    logits = np.tile(np.log([0.9, 0.02, 0.02, 0.02, 0.02, 0.02]), (3, 1)).astype(np.float32)
+    output = ModelOutput(logits=logits, features=features, truncated=[False] * 3)
+    neutral, emotional, one_word = trust.judge(["the meeting is at noon", "so glad you came", "Noted."], output, ORDER)
+    assert neutral.warnings == ["no_clear_emotion"] and emotional.reliable and one_word.reliable
+
+
+@pytest.mark.parametrize("kind", ["head", "distance"])
+def test_trust_npz_says_which_detector_it_holds(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / STATS_FILENAME
+    if kind == "head":
+        np.savez(path, weights=np.ones(3, dtype=np.float32), bias=np.float32(-1.0))
+        assert isinstance(load_detector(path), NeutralHead)
+    else:
+        np.savez(path, whitening=np.eye(3, dtype=np.float32), means=np.zeros((6, 3), dtype=np.float32))
+        assert isinstance(load_detector(path), Detector)
+    path.write_bytes(b"not an npz")
+    with pytest.raises(ModelLoadError, match="unreadable"):
+        load_detector(path)
+
+
 def test_a_folder_without_trust_files_gets_the_defaults(tmp_path: Path) -> None:
     weights = tmp_path / "model.int8.onnx"
     weights.write_bytes(b"weights")
@@ -109,6 +143,7 @@ def test_the_bundled_trust_files_belong_to_the_bundled_weights() -> None:
         assert hashlib.sha256((MODEL_DIR / name).read_bytes()).hexdigest() == digest, name
     weights = MODEL_DIR / "model.int8.onnx"
     trust = Trust.load(MODEL_DIR, weights_file=weights, weights_sha256=document["fitted_for"][weights.name])
-    assert trust.fitted and trust.detector is not None
+    assert trust.fitted and isinstance(trust.detector, NeutralHead)
+    assert document["detector"]["kind"] == "neutral head" and trust.thresholds.no_clear_emotion == 0.0
     with np.load(MODEL_DIR / STATS_FILENAME) as stats:
-        assert stats["whitening"].shape[0] == 384 and stats["means"].shape[0] == 6
+        assert stats["weights"].shape == (384,) and stats["bias"].shape == ()

@@ -136,8 +136,8 @@ class Prediction(BaseModel):
     reliable: bool = Field(description="False exactly when warnings is not empty: then treat the emotion as a guess.")
     warnings: list[WarningCode] = Field(
         description=(
-            "Why not to trust the prediction: no_clear_emotion (the text is unlike the emotional texts the "
-            "model knows), not_english (the model reads English only), low_confidence (calibrated top "
+            "Why not to trust the prediction: no_clear_emotion (the text states no emotion: a "
+            "schedule, a fact, code), not_english (the model reads English only), low_confidence (calibrated top "
             "probability under the model's threshold)."
         ),
     )

