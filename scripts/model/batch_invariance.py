@@ -641,6 +641,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from app.settings import available_cpus
     from scripts.model.emotion_data import read_examples
     from scripts.model.fit_trust import fit
+    from scripts.model.neutral_head import HEAD_DATA
 
     train = read_examples(args.train_file)
     validation = read_examples(args.validation_file)
@@ -657,11 +658,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         record["static_build"] = build_static(args.model_dir, static_dir, calibration, alpha=args.alpha)
         fit(
             static_dir,
-            args.train_file,
-            args.validation_file,
+            (args.train_file, args.validation_file),
             components=32,
             detector_rate=0.01,
             thresholds=Thresholds(),
+            head_data=HEAD_DATA,
         )
         variants = [
             Variant("one_per_call", "(a) one call per text", args.model_dir, shared_calls=False),

@@ -376,8 +376,8 @@ def emotion_head(
     _, everyday_features = _outputs(classifier, model_dir, everyday)
     c, cross_validation = choose_c(train_features, everyday_features, neutral_features)
     weights, bias = fit_head(train_features, everyday_features, neutral_features, c)
-    stats = {"weights": weights, "bias": np.float32(bias)}
-    info = {
+    stats = {"weights": weights, "bias": np.asarray(bias, dtype=np.float32)}
+    info: dict[str, Any] = {
         "kind": "neutral head",
         "c": c,
         "everyday_share": EVERYDAY_SHARE,
@@ -416,6 +416,7 @@ def fit(
     sets, natural, foreign = hand_written_sets()
     set_outputs = {name: _outputs(classifier, model_dir, texts) for name, texts in sets.items()}
     sweep = detector_sweep(train_fit, val_features, set_outputs, sorted({*SWEEP, components}), detector_rate)
+    detector: Detector | NeutralHead
     if head_data is not None and sorted(order) == sorted(LABELS):
         detector, limit, stats, info = emotion_head(classifier, model_dir, train_features, head_data)
     else:
