@@ -18,6 +18,8 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
+from scripts.model.emotion_data import read_examples
+
 HEAD_DATA = Path(__file__).resolve().parents[2] / "data" / "trust"
 NEUTRAL_FILE = "neutral.txt"
 EVERYDAY_FILE = "everyday.txt"
@@ -33,8 +35,7 @@ FOLDS = 5
 def head_texts(folder: Path) -> tuple[list[str], list[str]]:
     """(neutral statements, everyday emotional sentences); the latter's ``;label`` is dropped (any emotion counts)."""
     neutral = [line.strip() for line in (folder / NEUTRAL_FILE).read_text(encoding="utf-8").splitlines()]
-    everyday = [line.rsplit(";", 1)[0].strip() for line in (folder / EVERYDAY_FILE).read_text("utf-8").splitlines()]
-    return [text for text in neutral if text], [text for text in everyday if text]
+    return [text for text in neutral if text], [example.text for example in read_examples(folder / EVERYDAY_FILE)]
 
 
 def fit_head(train: np.ndarray, everyday: np.ndarray, neutral: np.ndarray, c: float) -> tuple[np.ndarray, float]:

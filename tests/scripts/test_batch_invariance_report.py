@@ -8,11 +8,9 @@ import random
 from pathlib import Path
 
 import pytest
-from support import WORDS
+from support import LABELS, WORDS
 
 from scripts.model.batch_invariance import main
-
-LABELS = ("sadness", "joy", "love", "anger", "fear", "surprise")
 
 
 def _split(path: Path, count: int, rng: random.Random) -> Path:

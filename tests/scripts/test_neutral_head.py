@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scripts.model.emotion_data import LABELS
+from scripts.model.emotion_data import LABELS, read_examples
 from scripts.model.neutral_head import (
     C_GRID,
     EVERYDAY_FILE,
@@ -72,7 +72,7 @@ def test_the_head_sets_share_no_sentence_with_the_evaluation_sets() -> None:
 
 
 def test_every_everyday_sentence_names_one_of_the_six_emotions() -> None:
-    rows = [line.rsplit(";", 1) for line in (HEAD_DATA / EVERYDAY_FILE).read_text("utf-8").splitlines() if line]
-    assert {label for _, label in rows} == set(LABELS)
-    assert len({text for text, _ in rows}) == len(rows)
+    rows = read_examples(HEAD_DATA / EVERYDAY_FILE)
+    assert {row.label for row in rows} == set(LABELS)
+    assert len({row.text for row in rows}) == len(rows)
     assert (HEAD_DATA / NEUTRAL_FILE).read_text("utf-8").count("\n") >= 250
