@@ -19,7 +19,10 @@ EVENT ?= events/predict.json
 ENV ?= dev
 # The emotion data as text;label files: `make data` fetches them (pinned, sha256-verified) into this git-ignored folder.
 DATA ?= data/emotion
-# An offline mirror of the Hub dataset (a folder laid out like dair-ai/emotion) for `make data`; empty downloads.
+# GoEmotions' release files (train/dev/test.tsv, byte for byte, sha256-verified), fetched by `make data` beside DATA.
+GOEMOTIONS ?= data/goemotions
+# An offline mirror for `make data` (dair-ai/emotion's split/*.parquet beside GoEmotions' goemotions/data/*.tsv);
+# empty downloads.
 DATA_SOURCE ?=
 # The splits `make data` rebuilds (all three by default).
 SPLITS ?= train validation test
@@ -106,29 +109,36 @@ validate: $(SAM_VENV)/.installed ## sam validate --lint and cfn-lint on template
 	$(SAM_VENV)/bin/cfn-lint template.yaml bootstrap/pipeline.yaml
 
 .PHONY: train
-train: $(VENV)/.installed-train ## Train the default model from DATA, distilled from TEACHER, into artifacts/ (SEED=42)
+train: $(VENV)/.installed-train ## Train the default model from DATA (with UNION's registers), distilled from TEACHER, into artifacts/ (SEED=42)
 	$(call need-data,train.txt validation.txt)
+	$(if $(UNION),$(PY) -m scripts.model.goemotions --release-dir $(UNION) --out-dir artifacts/goemotions)
 	$(PY) -m scripts.model.train --train-file $(DATA)/train.txt --validation-file $(DATA)/validation.txt \
-		$(if $(TEACHER),--teacher-file $(TEACHER)) --seed $(SEED) --output-dir artifacts/model-seed$(SEED) \
-		--log-dir artifacts/train-seed$(SEED)
+		$(if $(TEACHER),--teacher-file $(TEACHER)) --seed $(SEED) --epochs $(EPOCHS) \
+		$(if $(UNION),$(UNION_TRAIN)) --output-dir artifacts/model-seed$(SEED) --log-dir artifacts/train-seed$(SEED)
 
 # Targets that read DATA say how to get it, rather than failing inside a script on a missing file.
 need-data = @for f in $(1); do test -f "$(DATA)/$$f" || { echo "$(DATA)/$$f is missing: run 'make data' first, or pass DATA=<folder>" >&2; exit 1; }; done
 
 .PHONY: data
-data: $(VENV)/.installed ## Fetch dair-ai/emotion (pinned revision) into DATA as text;label files, sha256-verified (DATA_SOURCE=<mirror>)
-	$(PY) -m scripts.model.fetch_data --data-dir $(DATA) $(if $(DATA_SOURCE),--source $(DATA_SOURCE)) --splits $(SPLITS)
+data: $(VENV)/.installed ## Fetch dair-ai/emotion and GoEmotions (pinned) into DATA and GOEMOTIONS, sha256-verified (DATA_SOURCE=<mirror>)
+	$(PY) -m scripts.model.fetch_data --data-dir $(DATA) --goemotions-dir "$(GOEMOTIONS)" \
+		$(if $(DATA_SOURCE),--source $(DATA_SOURCE)) --splits $(SPLITS)
 
 # make model: the folder it builds (the bundled model changes only when OUT names it), the training epochs and
 # the encoder it starts from (empty: all-MiniLM-L6-v2 from requirements-train-weights.txt).
-EPOCHS ?= 5
+EPOCHS ?= 4
 BASE_MODEL ?=
+# The emotion model learns from more than one way of writing: GoEmotions' release files (GOEMOTIONS) and the
+# messages in data/messages/ join the emotion data. Your own data trains alone.
+UNION ?= $(if $(filter data/emotion data/emotion/,$(DATA)),$(GOEMOTIONS))
+UNION_TRAIN = --extra-train-file artifacts/goemotions/goemotions-train.txt --extra-train-file data/messages/train.txt \
+	--extra-validation-file artifacts/goemotions/goemotions-dev.txt --extra-validation-file data/messages/dev.txt
 
 .PHONY: model
 model: $(VENV)/.installed-train ## Build a model (DATA: the emotion data or your own labelled folder): data, train, export, evaluate, trust, card into OUT
 	$(PY) -m scripts.model.pipeline --data-dir $(DATA) $(if $(DATA_SOURCE),--data-source $(DATA_SOURCE)) \
 		--out $(or $(OUT),artifacts/model) --teacher-file "$(TEACHER)" --seed $(SEED) --epochs $(EPOCHS) \
-		$(if $(BASE_MODEL),--base-model $(BASE_MODEL))
+		$(if $(BASE_MODEL),--base-model $(BASE_MODEL)) $(if $(UNION),--goemotions-dir $(UNION))
 
 .PHONY: teacher
 teacher: $(VENV)/.installed-teacher ## Recreate the teacher's probabilities from DATA/train.txt into OUT (artifacts/teacher; GPU if present)
@@ -165,7 +175,8 @@ model-report: $(VENV)/.installed ## Score MODEL through the serving path; regene
 	$(call need-data,validation.txt)
 	$(PY) -m scripts.model.model_report --model-dir $(MODEL) --validation-file $(DATA)/validation.txt --doc docs/model.md \
 		$(if $(BASELINE),--baseline-dir $(BASELINE)) $(if $(SEEDS),--seed-metrics $(SEEDS)) \
-		$(if $(BENCH),--bench-json $(BENCH)) $(if $(ONLY),--only $(ONLY)) $(if $(REBUILT),--rebuilt-dir $(REBUILT))
+		$(if $(BENCH),--bench-json $(BENCH)) $(if $(ONLY),--only $(ONLY)) $(if $(REBUILT),--rebuilt-dir $(REBUILT)) \
+		$(if $(wildcard $(UNION)/dev.tsv),--goemotions-dir $(UNION))
 
 .PHONY: bench
 bench: $(VENV)/.installed ## Benchmark MODEL: naive, pipeline, torch and ONNX serving side by side (docs/bench.png)

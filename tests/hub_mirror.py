@@ -1,13 +1,15 @@
-"""Build an offline mirror of the dair-ai/emotion Hub dataset (its parquet layout) for `make data DATA_SOURCE=`.
+"""Build an offline mirror of the training data's sources for `make data DATA_SOURCE=`: the dair-ai/emotion Hub
+dataset (its parquet layout) and, optionally, GoEmotions' release files where google-research keeps them.
 
-The tests write one from rows they make up; `.ci/run` writes one from the real text files and checks that
-`make data` turns it back into the canonical bytes::
+The tests write one from rows they make up; `.ci/run` writes one from the real files and checks that `make data`
+turns it back into the canonical bytes::
 
-    python tests/hub_mirror.py <folder of train.txt, validation.txt> <mirror folder>
+    python tests/hub_mirror.py <folder of train.txt, validation.txt> <mirror folder> [<folder of GoEmotions *.tsv>]
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -15,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from scripts.model.emotion_data import LABELS, read_examples
-from scripts.model.fetch_data import SPLITS
+from scripts.model.fetch_data import GOEMOTIONS, SPLITS
 
 Rows = dict[str, list[tuple[str, int]]]
 
@@ -42,8 +44,21 @@ def rows_from_text(folder: Path) -> Rows:
     }
 
 
+def copy_goemotions(source: Path, mirror: Path) -> list[str]:
+    """Copy each GoEmotions release file present in ``source`` to its place in the mirror; return their names."""
+    copied = []
+    for release in GOEMOTIONS:
+        if (source / release.file_name).is_file():
+            target = mirror / release.repo_path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source / release.file_name, target)
+            copied.append(release.file_name)
+    return copied
+
+
 if __name__ == "__main__":
     source, mirror = Path(sys.argv[1]), Path(sys.argv[2])
     written = rows_from_text(source)
     write_mirror(mirror, written)
-    sys.stdout.write(f"mirror of {', '.join(written)} in {mirror}\n")
+    copied = copy_goemotions(Path(sys.argv[3]), mirror) if len(sys.argv) > 3 else []
+    sys.stdout.write(f"mirror of {', '.join([*written, *copied])} in {mirror}\n")

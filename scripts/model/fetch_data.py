@@ -1,4 +1,4 @@
-"""Rebuild the emotion data's canonical ``text;label`` files from its public source (``make data``).
+"""Rebuild the training data from its public sources (``make data``): the emotion data and GoEmotions.
 
 The model is trained on the Hugging Face Hub dataset ``dair-ai/emotion`` (configuration ``split``), pinned to one
 revision. Each split's parquet file becomes ``<split>.txt`` in ``--data-dir`` and is accepted only if its sha256
@@ -6,22 +6,29 @@ is the canonical one (the sums the original CARER files were published with), so
 mirror or a tampered file can never slip into training. Everything is written under temporary names and renamed
 only once all three files are verified: a failure leaves ``--data-dir`` as it was.
 
-``--source`` reads the same three parquet files from a local folder laid out like the Hub repository (an offline
-mirror); without it the files come from the Hub through ``huggingface_hub``. Example::
+GoEmotions (Demszky et al. 2020, Apache-2.0) comes as the release's own TSV files, ``goemotions/data/*.tsv`` of
+google-research/google-research at a pinned commit, kept byte for byte in ``--goemotions-dir`` and verified against
+the sums the release's files have (``scripts/model/goemotions.py`` maps its labels onto the six when training).
 
-    python -m scripts.model.fetch_data --data-dir data/emotion
-    python -m scripts.model.fetch_data --data-dir data/emotion --source /mnt/mirror/dair-ai-emotion
+``--source`` reads every file from a local folder laid out like both repositories (an offline mirror: the Hub
+dataset's ``split/*.parquet`` beside ``goemotions/data/*.tsv``); without it the emotion data comes from the Hub
+through ``huggingface_hub`` and GoEmotions from the pinned commit over HTTPS. Example::
+
+    python -m scripts.model.fetch_data --data-dir data/emotion --goemotions-dir data/goemotions
+    python -m scripts.model.fetch_data --data-dir data/emotion --source /mnt/mirror
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
+import urllib.request
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from scripts.model.emotion_data import LABELS, sha256_file
 
@@ -49,6 +56,34 @@ SPLITS: tuple[Split, ...] = (
           "34faaa31962fe63cdf5dbf6c132ef8ab166c640254ab991af78f3aea375e79ef"),
     Split("test", "split/test-00000-of-00001.parquet",
           "60f531690d20127339e7f054edc299a82c627b5ec0dd5d552d53d544e0cfcc17"),
+)  # fmt: skip
+
+
+GOEMOTIONS_REPO = "google-research/google-research"
+GOEMOTIONS_COMMIT = "2adf640a14f11025ae5a9d0ec493b78530d276d3"
+GOEMOTIONS_URL = "https://raw.githubusercontent.com/{repo}/{commit}/{path}"
+
+
+@dataclass(frozen=True)
+class ReleaseFile:
+    """One GoEmotions file: the split it serves, its path in the release repository and the sum of its bytes."""
+
+    split: str
+    repo_path: str
+    sha256: str
+
+    @property
+    def file_name(self) -> str:
+        return PurePosixPath(self.repo_path).name
+
+
+GOEMOTIONS: tuple[ReleaseFile, ...] = (
+    ReleaseFile("train", "goemotions/data/train.tsv",
+                "1c254a142be5c00e80d819b9ae1bbd36d94b2eeb8f4b1271846508d57e57d9c5"),
+    ReleaseFile("validation", "goemotions/data/dev.tsv",
+                "575489c079c9de1097062a01738f998590d6b7ead66dd1c9fd1d2ba01fd8bc62"),
+    ReleaseFile("test", "goemotions/data/test.tsv",
+                "0587b2dd8b27b97352adbfc3fb083d46005c8946657fdc2b1ca8b1cc7f1f8be4"),
 )  # fmt: skip
 
 
@@ -88,24 +123,66 @@ def write_lines(parquet: Path, out: Path, labels: Sequence[str] = LABELS) -> Non
             handle.write(f"{text};{labels[label_id]}\n")
 
 
-def rebuild(data_dir: Path, source: Path | None, splits: Sequence[Split] = SPLITS) -> list[Path]:
-    """Convert and verify every split, then move them into ``data_dir`` together; return the files written."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+def copy_release(release: ReleaseFile, source: Path | None, out: Path) -> None:
+    """The GoEmotions file's bytes into ``out``: from the local mirror when given, else from the pinned commit."""
+    if source is not None:
+        path = source / release.repo_path
+        if not path.is_file():
+            raise DataError(f"{release.repo_path}: not found in {source} (expected goemotions/data/ in the mirror)")
+        shutil.copyfile(path, out)
+        return
+    url = GOEMOTIONS_URL.format(repo=GOEMOTIONS_REPO, commit=GOEMOTIONS_COMMIT, path=release.repo_path)
+    try:
+        with urllib.request.urlopen(url, timeout=120) as response, open(out, "wb") as handle:  # noqa: S310 - fixed https URL
+            shutil.copyfileobj(response, handle)
+    except OSError as exc:  # URLError, timeouts and HTTP errors are all OSErrors
+        raise DataError(f"{release.repo_path}: could not download from {GOEMOTIONS_REPO}@{GOEMOTIONS_COMMIT[:12]}: "
+                        f"{exc}") from exc  # fmt: skip
+
+
+#: One file to stage: where it lands, what writes it, the sum it must have, and how an error names it.
+Job = tuple[Path, Callable[[Path], None], str, str]
+
+
+def rebuild(
+    data_dir: Path,
+    source: Path | None,
+    splits: Sequence[Split] = SPLITS,
+    *,
+    releases: Sequence[ReleaseFile] = (),
+    release_dir: Path | None = None,
+) -> list[Path]:
+    """Convert and verify every split (and GoEmotions file), then move them into place together; return them."""
+    jobs: list[Job] = [
+        (data_dir / split.file_name, lambda out, split=split: write_lines(locate(split, source), out), split.sha256,
+         f"{split.file_name} (from {split.hub_path})")
+        for split in splits
+    ]  # fmt: skip
+    if releases:
+        if release_dir is None:
+            raise ValueError("release_dir is required with releases")
+        jobs += [
+            (release_dir / release.file_name, lambda out, release=release: copy_release(release, source, out),
+             release.sha256, f"{release.file_name} (from {GOEMOTIONS_REPO}/{release.repo_path})")
+            for release in releases
+        ]  # fmt: skip
+    return stage_all(jobs)
+
+
+def stage_all(jobs: Sequence[Job]) -> list[Path]:
+    """Write each job under a temporary name beside its target and verify it; rename all only once all verified."""
     staged: list[tuple[Path, Path]] = []
     try:
-        for split in splits:
-            parquet = locate(split, source)
-            handle, name = tempfile.mkstemp(prefix=f".{split.name}.", suffix=".part", dir=data_dir)
+        for final, write, expected, name in jobs:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary_name = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=".part", dir=final.parent)
             os.close(handle)
-            temporary = Path(name)
-            staged.append((temporary, data_dir / split.file_name))
-            write_lines(parquet, temporary)
+            temporary = Path(temporary_name)
+            staged.append((temporary, final))
+            write(temporary)
             actual = sha256_file(temporary)
-            if actual != split.sha256:
-                raise DataError(
-                    f"{split.file_name} (from {split.hub_path}): sha256 mismatch\n"
-                    f"  expected {split.sha256}\n  actual   {actual}"
-                )
+            if actual != expected:
+                raise DataError(f"{name}: sha256 mismatch\n  expected {expected}\n  actual   {actual}")
     except BaseException:
         for temporary, _ in staged:
             temporary.unlink(missing_ok=True)
@@ -118,13 +195,16 @@ def rebuild(data_dir: Path, source: Path | None, splits: Sequence[Split] = SPLIT
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default="data/emotion", help="where train/validation/test.txt go")
-    parser.add_argument("--source", default=None, help="a local folder laid out like the Hub repository (offline)")
+    parser.add_argument(
+        "--goemotions-dir", default="data/goemotions", help="where GoEmotions' train/dev/test.tsv go ('' to skip)"
+    )
+    parser.add_argument("--source", default=None, help="a local folder laid out like both repositories (offline)")
     parser.add_argument(
         "--splits",
         nargs="+",
         choices=[split.name for split in SPLITS],
         default=[split.name for split in SPLITS],
-        help="rebuild only these splits (default all three)",
+        help="rebuild only these splits (default all three; GoEmotions' validation split is dev.tsv)",
     )
     return parser.parse_args(argv)
 
@@ -132,14 +212,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     source = Path(args.source) if args.source else None
-    where = str(source) if source else f"{REPO_ID}@{REVISION[:12]}"
+    releases = [release for release in GOEMOTIONS if release.split in args.splits] if args.goemotions_dir else []
     try:
-        written = rebuild(Path(args.data_dir), source, [split for split in SPLITS if split.name in args.splits])
+        written = rebuild(
+            Path(args.data_dir),
+            source,
+            [split for split in SPLITS if split.name in args.splits],
+            releases=releases,
+            release_dir=Path(args.goemotions_dir) if args.goemotions_dir else None,
+        )
     except DataError as exc:
         print(f"make data: {exc}", file=sys.stderr)
         return 1
     for path in written:
-        print(f"{path}  sha256 ok  (from {where})")
+        origin = (
+            f"{GOEMOTIONS_REPO}@{GOEMOTIONS_COMMIT[:12]}" if path.suffix == ".tsv" else f"{REPO_ID}@{REVISION[:12]}"
+        )
+        print(f"{path}  sha256 ok  (from {source or origin})")
     return 0
 
 

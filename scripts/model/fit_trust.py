@@ -6,8 +6,9 @@
 
 Through the API's own ONNX backend (the features it serves), this script
 1. fits the "no clear emotion" detector: for an emotion model the neutral head (``neutral_head.py``: logistic
-   regression on the final layer's [CLS] vectors, hand-written neutral statements against the training split
-   and everyday emotional sentences, ``data/trust/``), stored as weights and bias in ``trust.npz``; for a model of
+   regression on the final layer's [CLS] vectors, hand-written neutral statements, and any ``--neutral-file``,
+   against the training split, any ``--extra-train-file`` and everyday emotional sentences, ``data/trust/``),
+   stored as weights and bias in ``trust.npz``; for a model of
    other labels a distance on the training split (the vectors projected on their top principal components, class
    means and a shared covariance), stored as one whitening matrix and the whitened class means;
 2. fits the softmax temperature on the validation split (minimum negative log-likelihood) and reports the
@@ -52,6 +53,7 @@ from scripts.model.emotion_data import LABELS, Example, read_examples, sha256_fi
 from scripts.model.neutral_head import (
     EVERYDAY_FILE,
     EVERYDAY_SHARE,
+    EXTRA_NEUTRAL_SHARE,
     HEAD_DATA,
     NEUTRAL_FILE,
     THRESHOLD,
@@ -368,14 +370,21 @@ def distance_detector(
 
 
 def emotion_head(
-    classifier: Classifier, model_dir: Path, train_features: np.ndarray, head_data: Path
+    classifier: Classifier,
+    model_dir: Path,
+    train_features: np.ndarray,
+    head_data: Path,
+    neutral_files: Sequence[Path] = (),
 ) -> tuple[NeutralHead, float, dict[str, np.ndarray], dict[str, Any]]:
-    """The neutral head of an emotion model, fitted on the hand-written sets in ``head_data``."""
+    """The neutral head of an emotion model, fitted on the hand-written sets in ``head_data`` and any files of
+    neutral texts (GoEmotions' neutral comments)."""
     neutral, everyday = head_texts(head_data)
     _, neutral_features = _outputs(classifier, model_dir, neutral)
     _, everyday_features = _outputs(classifier, model_dir, everyday)
-    c, cross_validation = choose_c(train_features, everyday_features, neutral_features)
-    weights, bias = fit_head(train_features, everyday_features, neutral_features, c)
+    extra_texts = [text for path in neutral_files for text in lines(path)]
+    extra = _outputs(classifier, model_dir, extra_texts)[1] if extra_texts else None
+    c, cross_validation = choose_c(train_features, everyday_features, neutral_features, extra_neutral=extra)
+    weights, bias = fit_head(train_features, everyday_features, neutral_features, c, extra)
     stats = {"weights": weights, "bias": np.asarray(bias, dtype=np.float32)}
     info: dict[str, Any] = {
         "kind": "neutral head",
@@ -386,6 +395,11 @@ def emotion_head(
         "everyday_texts": len(everyday),
         "neutral_sha256": sha256_file(head_data / NEUTRAL_FILE),
         "everyday_sha256": sha256_file(head_data / EVERYDAY_FILE),
+        "extra_neutral": {
+            "files": {path.name: sha256_file(path) for path in neutral_files},
+            "texts": len(extra_texts),
+            "share": EXTRA_NEUTRAL_SHARE if extra_texts else 0.0,
+        },
     }
     return NeutralHead(weights, bias), THRESHOLD, stats, info
 
@@ -398,15 +412,19 @@ def fit(
     detector_rate: float,
     thresholds: Thresholds,
     head_data: Path | None,
+    extra_train: Sequence[Path] = (),
+    neutral_files: Sequence[Path] = (),
 ) -> dict[str, Any]:
     """Fit, write trust.json and trust.npz into the model folder, and return the report.
 
     An emotion model (the six labels) with ``head_data`` gets the neutral head; any other the distance detector.
+    ``extra_train`` (texts of other registers the model was trained on) joins the training split.
     """
     train_file, validation_file = files
     classifier = load_classifier(model_dir, backend="onnx")
     order = model_labels(classifier)
-    train, validation = read_examples(train_file), read_examples(validation_file)
+    train = [*read_examples(train_file), *(example for path in extra_train for example in read_examples(path))]
+    validation = read_examples(validation_file)
     _, train_features = _outputs(classifier, model_dir, [example.text for example in train])
     train_fit = (train_features, np.array([order.index(example.label) for example in train]))
     val_texts = [example.text for example in validation]
@@ -418,13 +436,14 @@ def fit(
     sweep = detector_sweep(train_fit, val_features, set_outputs, sorted({*SWEEP, components}), detector_rate)
     detector: Detector | NeutralHead
     if head_data is not None and sorted(order) == sorted(LABELS):
-        detector, limit, stats, info = emotion_head(classifier, model_dir, train_features, head_data)
+        detector, limit, stats, info = emotion_head(classifier, model_dir, train_features, head_data, neutral_files)
     else:
         detector, limit, stats, info = distance_detector(
             train_fit, val_features, components=components, rate=detector_rate
         )
     info = {"features": "final layer [CLS] vector (the graph's 'features' output)", **info,
-            "train_sha256": sha256_file(train_file)}  # fmt: skip
+            "train_sha256": sha256_file(train_file),
+            "extra_train": {path.name: sha256_file(path) for path in extra_train}}  # fmt: skip
     language = LanguageCheck(threshold=thresholds.not_english, min_letters=thresholds.min_letters)
     chosen = Thresholds(**{**asdict(thresholds), "no_clear_emotion": limit})
     trust = Trust(language, fit_temperature(val_logits, val_gold), detector, chosen)
@@ -527,11 +546,13 @@ def _detector_rule(report: dict[str, Any]) -> str:
     """When ``no_clear_emotion`` is raised, in words, for either kind of detector."""
     detector = report["detector"]
     if detector.get("kind") == "neutral head":
+        extra = detector.get("extra_neutral", {}).get("texts", 0)
+        goemotions = f" and {extra:,} comments GoEmotions' raters labelled neutral alone" if extra else ""
         return (
             f"when the neutral head's log-odds are above {report['thresholds']['no_clear_emotion']:.1f} (even odds; "
             f"logistic regression, C = {detector['c']:g} by cross-validation, on {detector['neutral_texts']} neutral "
-            f"statements against the training split and {detector['everyday_texts']} everyday emotional sentences "
-            "written for the project, `data/trust/`)"
+            f"statements written for the project{goemotions} against the training split and "
+            f"{detector['everyday_texts']} everyday emotional sentences written for the project, `data/trust/`)"
         )
     return (
         f"above squared distance {report['thresholds']['no_clear_emotion']:.1f} in {detector['components']} "
@@ -672,6 +693,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model-dir", type=Path, default=ROOT / "functions" / "inference" / "model")
     parser.add_argument("--train-file", type=Path, required=True)
     parser.add_argument("--validation-file", type=Path, required=True)
+    parser.add_argument(
+        "--extra-train-file", type=Path, action="append", default=[], help="more texts the model trained on"
+    )
+    parser.add_argument(
+        "--neutral-file", type=Path, action="append", default=[], help="more neutral texts for the head, one a line"
+    )
     parser.add_argument("--components", type=int, default=32, help="principal components the detector keeps")
     parser.add_argument("--detector-rate", type=float, default=0.01, help="share of validation flagged")
     parser.add_argument(
@@ -700,6 +727,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         detector_rate=args.detector_rate,
         thresholds=thresholds,
         head_data=Path(args.head_data) if args.head_data else None,
+        extra_train=args.extra_train_file,
+        neutral_files=args.neutral_file,
     )
     plot_reliability(report["calibration"], args.model_dir / "calibration.png")
     sections = {"trust": trust_block(report), "trust-detail": detail_block(report)}

@@ -14,6 +14,13 @@ the six emotions applies. With ``--baseline-dir`` the same figures are computed 
 onnx --baseline-dir ...``) adds the two models' cold start and warm latency, measured in one run. Writes
 ``serving_metrics.json`` and ``confusion_matrix.png`` into the model folder and the GENERATED blocks of its
 README.md; with ``--doc``, the ``model`` summary block of that page (docs/model.md).
+
+An emotion model is also scored per source of text, each set through the same path: the hand-written everyday
+messages of nine registers (tests/data/everyday_messages.txt, held out from every fit), the project's messages dev
+set (data/messages/dev.txt, which picks the training epoch), and with ``--goemotions-dir`` GoEmotions' dev split
+mapped onto the six (with its per-label table; its ``test.tsv`` too when the folder holds the held-back test
+split). ``--test-file`` scores the emotion data's held-back test split for anyone holding it. Test figures go to the
+card only when given.
 """
 
 from __future__ import annotations
@@ -30,8 +37,9 @@ import numpy as np
 
 from scripts.common.docs_blocks import render
 from scripts.common.service import label_probabilities, load_classifier, model_labels
-from scripts.model.emotion_data import LABELS, read_examples, sha256_file
+from scripts.model.emotion_data import LABELS, Example, read_examples, sha256_file
 from scripts.model.evaluate import plot_confusion
+from scripts.model.goemotions import mapped_examples, read_tsv
 from scripts.model.metrics import compute_metrics
 
 if TYPE_CHECKING:
@@ -42,6 +50,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = ROOT / "tests" / "data"
 NATURAL = DATA_DIR / "natural_sentences.txt"
 NEUTRAL = DATA_DIR / "neutral_statements.txt"
+EVERYDAY = DATA_DIR / "everyday_messages.txt"
+MESSAGES_DEV = ROOT / "data" / "messages" / "dev.txt"
 REPORT_FILENAME = "serving_metrics.json"
 #: The card's blocks scored from the model folder alone (the others need the seeds' runs or a previous model).
 SCORED_SECTIONS = ("summary", "validation", "natural")
@@ -76,7 +86,11 @@ def bootstrap_intervals(gold: np.ndarray, predicted: np.ndarray, classes: int, *
 
 
 def score_labelled(classifier: Classifier, path: Path, *, intervals: bool) -> dict[str, Any]:
-    examples = read_examples(path)
+    """A labelled set's figures: a ``text;label`` file, or a GoEmotions release file (``.tsv``) mapped to the six."""
+    if path.suffix == ".tsv":
+        examples = [Example(text, label) for text, label in mapped_examples(read_tsv(path)) if label in LABELS]
+    else:
+        examples = read_examples(path)
     texts, gold = [e.text for e in examples], [e.label for e in examples]
     labels, probabilities = label_probabilities(classifier, texts)
     predicted = [labels[i] for i in probabilities.argmax(axis=1)]
@@ -152,6 +166,7 @@ def build_report(
     baseline_dir: Path | None,
     seed_metrics: Sequence[Path],
     bench_json: Path | None = None,
+    sources: dict[str, Path] | None = None,
 ) -> dict[str, Any]:
     classifier = load_classifier(model_dir)
     # The hand-written sentences carry the six emotions: a model trained on other labels is not scored on them.
@@ -164,6 +179,8 @@ def build_report(
         "neutral_statements": score_neutral(classifier),
         "seeds": seed_summary(seed_metrics),
     }
+    source_files = source_sets(validation_file, sources or {}) if emotions else {}
+    report["sources"] = {name: score_source(classifier, path) for name, path in source_files.items()}
     if baseline_dir is not None and emotions:
         baseline = load_classifier(baseline_dir)
         validation = score_labelled(baseline, validation_file, intervals=True)
@@ -172,10 +189,38 @@ def build_report(
             "validation": {key: validation[key] for key in ("accuracy", "macro_f1", "interval_95")},
             "natural_sentences": {"accuracy": score_labelled(baseline, NATURAL, intervals=False)["accuracy"]},
             "neutral_statements": score_neutral(baseline),
+            "sources": {name: score_source(baseline, path) for name, path in source_files.items()},
         }
         if bench_json is not None:
             report["baseline"]["latency"] = latency_comparison(bench_json)
     return report
+
+
+#: The per-source table's rows, in order: the set's name on the card and what it is.
+SOURCE_NAMES = {
+    "validation": "emotion data, validation split (tweets)",
+    "natural": "ordinary sentences, `tests/data/natural_sentences.txt`",
+    "everyday": "everyday messages of nine registers, `tests/data/everyday_messages.txt` (held out)",
+    "goemotions_dev": "GoEmotions dev, mapped to the six (Reddit comments)",
+    "messages_dev": "messages dev, `data/messages/dev.txt` (picks the epoch)",
+    "test": "emotion data, held-back test split",
+    "goemotions_test": "GoEmotions test, mapped to the six",
+}
+
+
+def source_sets(validation_file: Path, given: dict[str, Path]) -> dict[str, Path]:
+    """Every set an emotion model is scored on, by source: the validation split, the hand-written sets, and the
+    GoEmotions and test files given on the command line."""
+    sets = {"validation": validation_file, "natural": NATURAL, "everyday": EVERYDAY}
+    if MESSAGES_DEV.is_file():
+        sets["messages_dev"] = MESSAGES_DEV
+    return {name: path for name, path in {**sets, **given}.items() if name in SOURCE_NAMES}
+
+
+def score_source(classifier: Classifier, path: Path) -> dict[str, Any]:
+    """A set's accuracy, macro-F1 and per-label figures (without the misses: the card lists those elsewhere)."""
+    scored = score_labelled(classifier, path, intervals=False)
+    return {key: scored[key] for key in ("file", "sha256", "examples", "accuracy", "macro_f1", "per_class")}
 
 
 def reproduction(model_dir: Path, rebuilt_dir: Path, validation_file: Path, ours: dict[str, Any]) -> dict[str, Any]:
@@ -235,7 +280,50 @@ def card_sections(report: dict[str, Any], metrics: dict[str, Any], export: dict[
         "training": _training_block(metrics),
         "onnx": _onnx_block(export),
     }
+    if report.get("sources"):
+        sections["sources"] = sources_block(report)
+        sections["goemotions"] = goemotions_block(report)
     return sections
+
+
+def sources_block(report: dict[str, Any]) -> str:
+    """Accuracy and macro-F1 on each source of text, beside the previous model's when it was scored."""
+    previous = (report.get("baseline") or {}).get("sources", {})
+    head = "| set | texts | " + ("previous model: accuracy / macro-F1 | " if previous else "")
+    rows = [head + "this model: accuracy / macro-F1 |", "|---|---|" + ("---|" if previous else "") + "---|"]
+    for name, title in SOURCE_NAMES.items():
+        ours = report["sources"].get(name)
+        if ours is None:
+            continue
+        theirs = previous.get(name)
+        before = f"{pct(theirs['accuracy'])} / {pct(theirs['macro_f1'])} | " if previous and theirs else ""
+        before = before or ("n/a | " if previous else "")
+        rows.append(
+            f"| {title} | {ours['examples']:,} | {before}**{pct(ours['accuracy'])}** / {pct(ours['macro_f1'])} |"
+        )
+    return "\n".join(rows)
+
+
+def goemotions_block(report: dict[str, Any]) -> str:
+    """GoEmotions dev per label (precision, recall, F1), recall beside the previous model's."""
+    ours = report["sources"].get("goemotions_dev")
+    if ours is None:
+        return "_GoEmotions dev not scored (pass `--goemotions-dev`)._"
+    theirs = ((report.get("baseline") or {}).get("sources") or {}).get("goemotions_dev")
+    rows = [
+        "| label | texts | precision | recall | F1 |" + (" previous model's recall / F1 |" if theirs else ""),
+        "|---|---|---|---|---|" + ("---|" if theirs else ""),
+    ]
+    for label, figures in ours["per_class"].items():
+        before = ""
+        if theirs:
+            old = theirs["per_class"][label]
+            before = f" {pct(old['recall'])} / {pct(old['f1'])} |"
+        rows.append(
+            f"| {label} | {int(figures['support'])} | {pct(figures['precision'])} | {pct(figures['recall'])} | "
+            f"{pct(figures['f1'])} |{before}"
+        )
+    return "\n".join(rows)
 
 
 def rebuild_block(metrics: dict[str, Any], rebuild: dict[str, Any] | None) -> str:
@@ -479,13 +567,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         "last full run are kept (for a changed evaluation set, without the previous model folder at hand)",
     )
     parser.add_argument("--rebuilt-dir", type=Path, help="a rebuild of this model by make model: measure how close")
+    parser.add_argument("--goemotions-dir", type=Path, help="GoEmotions' release files: dev.tsv (and test.tsv)")
+    parser.add_argument("--test-file", type=Path, help="the emotion data's held-back test split, if you hold it")
     args = parser.parse_args(argv)
+    release = args.goemotions_dir
+    given = {
+        "goemotions_dev": release / "dev.tsv" if release else None,
+        "goemotions_test": release / "test.tsv" if release and (release / "test.tsv").is_file() else None,
+        "test": args.test_file,
+    }
     report = build_report(
         args.model_dir,
         args.validation_file,
         baseline_dir=args.baseline_dir,
         seed_metrics=args.seed_metrics,
         bench_json=args.bench_json,
+        sources={name: path for name, path in given.items() if path is not None},
     )
     if args.only:
         previous = json.loads((args.model_dir / REPORT_FILENAME).read_text(encoding="utf-8"))
@@ -515,7 +612,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     card.write_text(render(card.read_text(encoding="utf-8"), sections, where=card), encoding="utf-8")
     if args.doc and "summary" in sections:
         doc = args.doc.read_text(encoding="utf-8")
-        args.doc.write_text(render(doc, {"model": sections["summary"]}, where=args.doc), encoding="utf-8")
+        page = {"model": sections["summary"]}
+        page.update({name: sections[name] for name in ("sources", "goemotions") if name in sections})
+        args.doc.write_text(render(doc, page, where=args.doc), encoding="utf-8")
     print(json.dumps({key: report[key] for key in ("neutral_statements", "seeds")}, indent=2))
     print(f"validation accuracy {validation['accuracy']:.4f} macro-F1 {validation['macro_f1']:.4f}")
     return 0

@@ -2,7 +2,10 @@
 
 ``--data-dir`` is the emotion data (fetched by the first stage when it is not there yet) or a folder of your own
 labelled texts (see labelled_data.py); either way the data stage writes the ``text;label`` files every later
-stage reads into the work folder.
+stage reads into the work folder. With ``--goemotions-dir`` (what ``make model`` passes for the emotion data) the
+model learns more than one way of writing: GoEmotions' Reddit comments mapped onto the six (goemotions.py) and the
+hand-written everyday messages of ``data/messages/`` join the training and validation sets, and GoEmotions' neutral
+comments join the ``no_clear_emotion`` head's neutral side.
 
 Each stage is the project's own tool run as a subprocess, exactly as its make target runs it. A stage is skipped
 when its outputs are current: a stamp under ``--work-dir`` records a fingerprint of what the stage read (its
@@ -39,6 +42,8 @@ MODEL_PAGE = ROOT / "docs" / "model.md"
 EMOTION_DATA = Path("data/emotion")
 #: The emotion model's neutral head is fitted on these (scripts/model/neutral_head.py): a change reruns trust.
 HEAD_FILES = (HEAD_DATA / NEUTRAL_FILE, HEAD_DATA / EVERYDAY_FILE)
+#: Everyday messages written for the project (data/messages/README.md): trained on, and a validation set.
+MESSAGES = ROOT / "data" / "messages"
 
 
 @dataclass(frozen=True)
@@ -50,8 +55,9 @@ class Stage:
     inputs: list[Path]
     outputs: list[Path]
     before: Callable[[], None] | None = None
-    #: Current whenever these exist, whatever the stamp says (the data tools verify their own files).
-    present: list[Path] | None = None
+    #: Current whenever each group has a file that exists, whatever the stamp says (the data tools verify their
+    #: own files).
+    present: list[list[Path]] | None = None
 
 
 def python_tool(module: str, *args: str | Path) -> list[str]:
@@ -124,6 +130,21 @@ def seed_card(out: Path, prepared: Path) -> Callable[[], None]:
     return write
 
 
+#: What the trust stage writes for one set of weights; stale (and refused by the API) once new weights are exported.
+TRUST_FILES = ("trust.json", "trust.npz", "trust_report.json")
+
+
+def clear_trust(out: Path) -> Callable[[], None]:
+    """Remove the trust files fitted for the weights before, which the export's own check could not load beside the
+    new ones; the trust stage fits them again."""
+
+    def clear() -> None:
+        for name in TRUST_FILES:
+            (out / name).unlink(missing_ok=True)
+
+    return clear
+
+
 def data_files(folder: Path) -> list[Path]:
     return [folder / f"{stem}{suffix}" for stem in ("train", "validation") for suffix in SUFFIXES]
 
@@ -143,26 +164,75 @@ def stages(args: argparse.Namespace) -> list[Stage]:
     given = [path for path in data_files(data) if path.name.startswith("train")]
     # Only the emotion data is fetched: a folder of your own is never filled with someone else's texts.
     fetch = args.data_source or data == EMOTION_DATA
+    union = union_files(args, prepared)
+    fetched = [data / "train.txt", data / "validation.txt"]
+    releases = ["--goemotions-dir", args.goemotions_dir] if union else ["--goemotions-dir", ""]
+    present = [given]
+    if union:
+        fetched += [union.release / "train.tsv", union.release / "dev.tsv"]
+        present += [[union.release / "train.tsv"], [union.release / "dev.tsv"]]
     return [
-        *([Stage("fetch", python_tool("fetch_data", "--data-dir", data, *source, "--splits", "train", "validation"),
-                 [], [data / "train.txt", data / "validation.txt"], present=given)] if fetch else []),
+        *([Stage("fetch", python_tool("fetch_data", "--data-dir", data, *releases, *source, "--splits", "train",
+                                      "validation"), [], fetched, present=present)] if fetch else []),
         Stage("data", python_tool("labelled_data", "--data-dir", data, "--out", prepared, "--seed", str(args.seed)),
               data_files(data), [train, validation, prepared / "labels.json"]),
+        *([Stage("goemotions", python_tool("goemotions", "--release-dir", union.release, "--out-dir", prepared),
+                 [union.release / "train.tsv", union.release / "dev.tsv"],
+                 [union.train, union.dev, union.neutral])] if union else []),
         Stage("train", python_tool("train", "--train-file", train, "--validation-file", validation, *teacher,
-                                   *base, "--seed", str(args.seed), "--epochs", str(args.epochs), "--output-dir", out,
-                                   "--log-dir", work / "train"),
-              [train, validation, *([Path(args.teacher_file)] if args.teacher_file else [])], weights),
+                                   *base, *(union.train_args() if union else []), "--seed", str(args.seed),
+                                   "--epochs", str(args.epochs), "--output-dir", out, "--log-dir", work / "train"),
+              [train, validation, *([Path(args.teacher_file)] if args.teacher_file else []),
+               *(union.train_inputs() if union else [])], weights),
         Stage("export", python_tool("export_onnx", "--model-dir", out, "--validation-file", validation),
-              [validation, *weights], onnx),
+              [validation, *weights], onnx, before=clear_trust(out)),
         Stage("evaluate", python_tool("evaluate", "--model-dir", out, "--data-file", validation,
                                       "--output-dir", work / "eval"),
               [validation, *onnx], [work / "eval" / "validation_metrics.json"]),
         Stage("trust", python_tool("fit_trust", "--model-dir", out, "--train-file", train,
-                                   "--validation-file", validation, *page),
-              [train, validation, *onnx, *HEAD_FILES], [out / "trust_report.json"], before=seed_card(out, prepared)),
-        Stage("card", python_tool("model_report", "--model-dir", out, "--validation-file", validation, *page),
-              [validation, *onnx, out / "trust_report.json"], [out / "serving_metrics.json"]),
+                                   "--validation-file", validation, *(union.trust_args() if union else []), *page),
+              [train, validation, *onnx, *HEAD_FILES, *([union.train, union.neutral] if union else [])],
+              [out / "trust_report.json"], before=seed_card(out, prepared)),
+        Stage("card", python_tool("model_report", "--model-dir", out, "--validation-file", validation,
+                                  *(["--goemotions-dir", union.release] if union else []), *page),
+              [validation, *onnx, out / "trust_report.json", *([union.release / "dev.tsv"] if union else [])],
+              [out / "serving_metrics.json"]),
     ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Union:
+    """The files of the other registers an emotion model trains on beside the emotion data."""
+
+    release: Path
+    train: Path
+    dev: Path
+    neutral: Path
+    messages: Path
+
+    def train_args(self) -> list[str]:
+        train, dev = self.messages / "train.txt", self.messages / "dev.txt"
+        return ["--extra-train-file", str(self.train), "--extra-train-file", str(train),
+                "--extra-validation-file", str(self.dev), "--extra-validation-file", str(dev)]  # fmt: skip
+
+    def train_inputs(self) -> list[Path]:
+        return [self.train, self.dev, self.messages / "train.txt", self.messages / "dev.txt"]
+
+    def trust_args(self) -> list[str]:
+        return ["--extra-train-file", str(self.train), "--neutral-file", str(self.neutral)]
+
+
+def union_files(args: argparse.Namespace, prepared: Path) -> Union | None:
+    """The union's files when ``--goemotions-dir`` is given (the emotion data's recipe), else None."""
+    if not args.goemotions_dir:
+        return None
+    return Union(
+        release=Path(args.goemotions_dir),
+        train=prepared / "goemotions-train.txt",
+        dev=prepared / "goemotions-dev.txt",
+        neutral=prepared / "goemotions-neutral.txt",
+        messages=Path(args.messages_dir),
+    )
 
 
 def fingerprint(stage: Stage) -> str:
@@ -189,7 +259,7 @@ class Stamps:
     def current(self, stage: Stage) -> bool:
         path = self.folder / f"{stage.name}.json"
         if stage.present is not None:
-            return any(path.is_file() for path in stage.present)
+            return all(any(path.is_file() for path in group) for group in stage.present)
         if not path.is_file():
             return False
         stamp = json.loads(path.read_text(encoding="utf-8"))
@@ -237,6 +307,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--work-dir", default=None, help="logs, evaluation and stamps (default artifacts/pipeline/..)")
     parser.add_argument("--teacher-file", default="", help="distil from these probabilities; empty: gold labels")
     parser.add_argument("--base-model", default="", help="train from this folder (default: train.py's own base)")
+    parser.add_argument(
+        "--goemotions-dir", default="", help="GoEmotions' release files: train on the union (empty: DATA alone)"
+    )
+    parser.add_argument("--messages-dir", default=str(MESSAGES), help="hand-written everyday messages (with the union)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--no-progress", action="store_true")

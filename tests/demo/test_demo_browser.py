@@ -23,7 +23,7 @@ from support import LABELS, build_test_app, serve_app, staged_app
 
 pytestmark = pytest.mark.browser
 
-SENTENCE = "I am feeling very happy today!"
+SENTENCE = "Wait, you drove all the way here just to surprise me?"
 API_KEY = "demo-k3y"
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLED_MODEL = ROOT / "functions" / "inference" / "model"

@@ -115,3 +115,61 @@ def test_no_tracked_file_but_ci_names_the_shared_folder() -> None:
         cwd=ROOT, capture_output=True, text=True, check=False,
     ).stdout.split()  # fmt: skip
     assert tracked == [".ci/run"]
+
+
+GOEMOTIONS_BYTES = {
+    "train": b'Lol ""yes""\t1\tc1\nok\t27\tc2\n',
+    "validation": b"wow\t26\td1\n",
+    "test": b"no\t2\tt1\n",
+}
+
+
+def goemotions_mirror(folder: Path, contents: dict[str, bytes] = GOEMOTIONS_BYTES) -> Path:
+    """GoEmotions' release files where google-research keeps them, beside the emotion data's parquet files."""
+    write_mirror(folder)
+    for release in fetch_data.GOEMOTIONS:
+        path = folder / release.repo_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(contents[release.split])
+    return folder
+
+
+def releases(contents: dict[str, bytes] = GOEMOTIONS_BYTES) -> list[fetch_data.ReleaseFile]:
+    return [
+        fetch_data.ReleaseFile(release.split, release.repo_path, hashlib.sha256(contents[release.split]).hexdigest())
+        for release in fetch_data.GOEMOTIONS
+    ]
+
+
+def test_goemotions_release_files_are_kept_byte_for_byte_beside_the_emotion_data(tmp_path: Path) -> None:
+    written = rebuild(
+        tmp_path / "emotion", goemotions_mirror(tmp_path / "mirror"), canonical(),
+        releases=releases(), release_dir=tmp_path / "goemotions",
+    )  # fmt: skip
+    assert [p.name for p in written] == ["train.txt", "validation.txt", "test.txt", "train.tsv", "dev.tsv", "test.tsv"]
+    assert (tmp_path / "goemotions" / "train.tsv").read_bytes() == GOEMOTIONS_BYTES["train"]
+    assert sorted(p.name for p in (tmp_path / "goemotions").iterdir()) == ["dev.tsv", "test.tsv", "train.tsv"]
+
+
+def test_a_changed_goemotions_file_lands_nothing_at_all(tmp_path: Path) -> None:
+    """One byte off in dev.tsv: neither GoEmotions nor the emotion files that verified are written."""
+    mirror = goemotions_mirror(tmp_path / "mirror", {**GOEMOTIONS_BYTES, "validation": b"wow\t27\td1\n"})
+    with pytest.raises(DataError) as error:
+        rebuild(tmp_path / "emotion", mirror, canonical(), releases=releases(), release_dir=tmp_path / "goemotions")
+    assert "dev.tsv (from google-research/google-research/goemotions/data/dev.tsv): sha256 mismatch" in str(error.value)
+    assert not any((tmp_path / "emotion").iterdir()) and not any((tmp_path / "goemotions").iterdir())
+
+
+def test_a_mirror_without_goemotions_is_named(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"goemotions/data/train.tsv: not found in .* \(expected goemotions/data/"):
+        rebuild(tmp_path / "emotion", write_mirror(tmp_path / "mirror"), canonical(),
+                releases=releases(), release_dir=tmp_path / "goemotions")  # fmt: skip
+
+
+def test_the_pinned_goemotions_files_are_the_release_at_its_commit() -> None:
+    """The sums are the release's own (shared README), the commit a full sha, the test split the held-back one."""
+    assert fetch_data.GOEMOTIONS_COMMIT == "2adf640a14f11025ae5a9d0ec493b78530d276d3"
+    assert {release.file_name: release.sha256[:12] for release in fetch_data.GOEMOTIONS} == {
+        "train.tsv": "1c254a142be5", "dev.tsv": "575489c079c9", "test.tsv": "0587b2dd8b27",
+    }  # fmt: skip
+    assert [release.split for release in fetch_data.GOEMOTIONS] == [split.name for split in SPLITS]

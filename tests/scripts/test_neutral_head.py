@@ -20,6 +20,7 @@ from scripts.model.neutral_head import (
 )
 
 EVALUATION = Path(__file__).resolve().parents[1] / "data"
+MESSAGES = Path(__file__).resolve().parents[2] / "data" / "messages"
 
 
 def _clusters(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -50,25 +51,49 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(re.findall(r"[a-z0-9]+", text.lower())) or frozenset([text.strip()])
 
 
-def test_the_head_sets_share_no_sentence_with_the_evaluation_sets() -> None:
-    """Not the same sentence, nor a close rewording (half the words or more in common), so the card's rates on
-    the evaluation sets are held out from the head's fit."""
-    neutral, everyday = head_texts(HEAD_DATA)
+def close_to_evaluation(texts: list[str]) -> list[str]:
+    """The texts that repeat a sentence of an evaluation set in tests/data, or reword it closely (half the words or
+    more in common)."""
     evaluation = [
         _words(line.split("\t")[-1].rsplit(";", 1)[0])
         for path in EVALUATION.iterdir()
         for line in path.read_text(encoding="utf-8").splitlines()
         if line.strip()
     ]
-    assert len(neutral) >= 250 and len(everyday) >= 180
-    close = [
+    return [
         text
-        for text in neutral + everyday
+        for text in texts
         for words in [_words(text)]
         if any(words == other or (len(words) >= 3 and len(words & other) / len(words | other) >= 0.5)
                for other in evaluation)
     ]  # fmt: skip
-    assert close == []
+
+
+def test_the_head_sets_share_no_sentence_with_the_evaluation_sets() -> None:
+    """So the card's rates on the evaluation sets are held out from the head's fit."""
+    neutral, everyday = head_texts(HEAD_DATA)
+    assert len(neutral) >= 250 and len(everyday) >= 180
+    assert close_to_evaluation(neutral + everyday) == []
+
+
+def test_the_everyday_messages_trained_on_share_no_sentence_with_the_evaluation_sets() -> None:
+    """data/messages/ (training and epoch selection) stays apart from tests/data/everyday_messages.txt and the
+    other evaluation sets, so their figures are held out from training."""
+    texts = [example.text for name in ("train.txt", "dev.txt") for example in read_examples(MESSAGES / name)]
+    assert len(texts) >= 500 and len(set(texts)) == len(texts)
+    assert close_to_evaluation(texts) == []
+
+
+def test_the_neutral_comments_take_half_the_neutral_side() -> None:
+    """GoEmotions' neutral comments pull the head toward what they share, without outweighing the statements."""
+    train, everyday, neutral = _clusters(np.random.default_rng(2))
+    comments = np.random.default_rng(3).normal(size=(600, 6)) * 0.3 + np.array([0, 0, 2.0, 0, 0, 0])
+    weights, bias = fit_head(train, everyday, neutral, c=1.0)
+    assert (comments @ weights + bias > THRESHOLD).mean() < 0.5  # without them, the head does not know them
+    weights, bias = fit_head(train, everyday, neutral, 1.0, comments)
+    assert (comments @ weights + bias > THRESHOLD).mean() > 0.95
+    assert (neutral @ weights + bias > THRESHOLD).mean() > 0.95
+    assert (everyday @ weights + bias > THRESHOLD).mean() < 0.05
 
 
 def test_every_everyday_sentence_names_one_of_the_six_emotions() -> None:

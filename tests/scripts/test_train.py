@@ -92,8 +92,9 @@ def test_a_teacher_is_refused_beside_another_training_file(tmp_path: Path) -> No
     verify_teacher(tmp_path / "probs.tsv", tmp_path / "train.txt")
 
 
-def test_a_training_run_distils_and_records_its_recipe(tmp_path: Path) -> None:
-    # GIVEN a tiny base model, a dozen training lines and a teacher's probabilities for each of them
+def tweets_with_teacher(tmp_path: Path) -> tuple[Path, list[str]]:
+    """A tiny base model, a dozen training (and validation) lines and a teacher's probabilities for each; returns
+    the base model's folder and the gold labels."""
     base = build_tiny_model(tmp_path / "base")
     texts = ["i am feeling very happy today", "so sad and miserable", "i love you", "so furious and angry",
              "scared and terrified", "what a lovely surprise"] * 2  # fmt: skip
@@ -102,6 +103,12 @@ def test_a_training_run_distils_and_records_its_recipe(tmp_path: Path) -> None:
     (tmp_path / "validation.txt").write_text("".join(f"{t};{g}\n" for t, g in zip(texts, gold, strict=True)))
     rows = ["\t".join("0.5" if label == g else "0.1" for label in LABELS) for g in gold]
     (tmp_path / "teacher.tsv").write_text("\t".join(LABELS) + "\n" + "\n".join(rows) + "\n")
+    return base, gold
+
+
+def test_a_training_run_distils_and_records_its_recipe(tmp_path: Path) -> None:
+    # GIVEN a tiny base model, a dozen training lines and a teacher's probabilities for each of them
+    base, _ = tweets_with_teacher(tmp_path)
     # WHEN train.py runs one epoch with the teacher
     main(["--train-file", str(tmp_path / "train.txt"), "--validation-file", str(tmp_path / "validation.txt"),
           "--teacher-file", str(tmp_path / "teacher.tsv"), "--base-model", str(base), "--epochs", "1",
@@ -115,3 +122,49 @@ def test_a_training_run_distils_and_records_its_recipe(tmp_path: Path) -> None:
     assert (tmp_path / "model" / "model.safetensors").is_file()
     config = json.loads((tmp_path / "model" / "config.json").read_text())
     assert config["_name_or_path"] == "emotion-distilbert-minilm-l6-distilled"
+
+
+def test_rows_the_teacher_never_saw_learn_from_their_gold_label_alone() -> None:
+    torch.manual_seed(2)
+    logits, gold = torch.randn(4, 6), torch.randint(0, 6, (4,))
+    teacher = torch.softmax(torch.randn(4, 6), dim=-1)
+    ce = torch.nn.CrossEntropyLoss()
+    taught = torch.tensor([True, True, False, False])
+    mixed = distillation_loss(logits, gold, teacher, hard_loss=ce, weight=0.7, temperature=2.0, taught=taught)
+    per_row = [
+        distillation_loss(logits[i : i + 1], gold[i : i + 1], teacher[i : i + 1] if taught[i] else None,
+                          hard_loss=ce, weight=0.7, temperature=2.0).item()
+        for i in range(4)
+    ]  # fmt: skip
+    assert mixed.item() == pytest.approx(sum(per_row) / 4, rel=1e-5)
+    # no row taught: the plain gold-label loss, whatever the teacher tensor holds
+    none = torch.zeros(4, dtype=torch.bool)
+    assert distillation_loss(logits, gold, teacher, hard_loss=ce, weight=0.7, temperature=2.0, taught=none) == ce(
+        logits, gold
+    )
+
+
+def test_texts_of_other_registers_join_training_and_every_validation_set_picks_the_epoch(tmp_path: Path) -> None:
+    # GIVEN the tweets with their teacher, and Reddit-like comments and messages with gold labels only
+    base, gold = tweets_with_teacher(tmp_path)
+    other = ["Best. Gift. Ever!", "We lost Max today.", "Miss you, mum x", "Refund still not here!!",
+             "The lump is back.", "Wait, you're engaged?!"] * 2  # fmt: skip
+    (tmp_path / "comments.txt").write_text("".join(f"{t};{g}\n" for t, g in zip(other, gold, strict=True)))
+    # WHEN train.py runs with the extras (the teacher covers the tweets only)
+    main(["--train-file", str(tmp_path / "train.txt"), "--validation-file", str(tmp_path / "validation.txt"),
+          "--teacher-file", str(tmp_path / "teacher.tsv"), "--base-model", str(base), "--epochs", "2",
+          "--extra-train-file", str(tmp_path / "comments.txt"),
+          "--extra-validation-file", str(tmp_path / "comments.txt"), "--output-dir", str(tmp_path / "model"),
+          "--log-dir", str(tmp_path / "log"), "--natural-file", "", "--no-progress", "--batch-size", "4",
+          "--max-length", "16", "--device", "cpu", "--average-last", "1"])  # fmt: skip
+    # THEN the record names every file, and each epoch was scored on both sets, picked by their mean macro-F1
+    metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
+    assert metrics["data"]["train"]["examples"] == 12
+    name = f"{tmp_path.name}/comments.txt"
+    assert metrics["data"][f"extra train {name}"]["examples"] == 12
+    assert f"extra validation {name}" in metrics["data"]
+    for record in metrics["history"]:
+        extra = record["extra"][name]
+        assert record["selection"] == pytest.approx((record["macro_f1"] + extra["macro_f1"]) / 2)
+    best = max(metrics["history"], key=lambda record: record["selection"])
+    assert metrics["selected"] == f"epoch {best['epoch']}"
