@@ -133,6 +133,8 @@ BASE_MODEL ?=
 UNION ?= $(if $(filter data/emotion data/emotion/,$(DATA)),$(GOEMOTIONS))
 UNION_TRAIN = --extra-train-file artifacts/goemotions/goemotions-train.txt --extra-train-file data/messages/train.txt \
 	--extra-validation-file artifacts/goemotions/goemotions-dev.txt --extra-validation-file data/messages/dev.txt
+UNION_TRUST = --extra-train-file artifacts/goemotions/goemotions-train.txt \
+	--neutral-file artifacts/goemotions/goemotions-neutral.txt
 
 .PHONY: model
 model: $(VENV)/.installed-train ## Build a model (DATA: the emotion data or your own labelled folder): data, train, export, evaluate, trust, card into OUT
@@ -158,8 +160,9 @@ export: $(VENV)/.installed ## Export MODEL to int8 ONNX beside it, checked on DA
 .PHONY: trust
 trust: $(VENV)/.installed ## Fit MODEL's calibration, "no clear emotion" detector and thresholds (trust.json, card, docs/model.md)
 	$(call need-data,train.txt validation.txt)
+	$(if $(UNION),$(PY) -m scripts.model.goemotions --release-dir $(UNION) --out-dir artifacts/goemotions)
 	$(PY) -m scripts.model.fit_trust --model-dir $(MODEL) --train-file $(DATA)/train.txt \
-		--validation-file $(DATA)/validation.txt --doc docs/model.md
+		--validation-file $(DATA)/validation.txt --doc docs/model.md $(if $(UNION),$(UNION_TRUST))
 
 # The previous model folder, other seeds' metrics.json and a bench.py comparison, when there are any; ONLY names
 # the card's blocks to refill (summary, validation, natural), keeping the last full run's comparison.
@@ -179,8 +182,9 @@ model-report: $(VENV)/.installed ## Score MODEL through the serving path; regene
 		$(if $(wildcard $(UNION)/dev.tsv),--goemotions-dir $(UNION))
 
 .PHONY: bench
-bench: $(VENV)/.installed ## Benchmark MODEL: naive, pipeline, torch and ONNX serving side by side (docs/bench.png)
-	$(PY) -m scripts.perf.bench --model-dir $(MODEL) --json docs/bench.json --doc docs/performance.md --block bench
+bench: $(VENV)/.installed ## Benchmark MODEL: naive, pipeline, torch and ONNX serving side by side (docs/bench.png); BASELINE=<model> adds it
+	$(PY) -m scripts.perf.bench --model-dir $(MODEL) --json docs/bench.json --doc docs/performance.md --block bench \
+		$(if $(BASELINE),--baseline-dir $(BASELINE))
 
 # make cold-start: also run the breakdown inside a built image (e.g. localhost/emotion-api:image-test after make
 # image-test), and time its first invoke under the emulator beside COLD_START_IMAGE_BEFORE's (another build's tag).

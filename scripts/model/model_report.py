@@ -218,9 +218,10 @@ def source_sets(validation_file: Path, given: dict[str, Path]) -> dict[str, Path
 
 
 def score_source(classifier: Classifier, path: Path) -> dict[str, Any]:
-    """A set's accuracy, macro-F1 and per-label figures (without the misses: the card lists those elsewhere)."""
+    """A set's accuracy, macro-F1, per-label figures and misses."""
     scored = score_labelled(classifier, path, intervals=False)
-    return {key: scored[key] for key in ("file", "sha256", "examples", "accuracy", "macro_f1", "per_class")}
+    keys = ("file", "sha256", "examples", "accuracy", "macro_f1", "per_class", "misses")
+    return {key: scored[key] for key in keys}
 
 
 def reproduction(model_dir: Path, rebuilt_dir: Path, validation_file: Path, ours: dict[str, Any]) -> dict[str, Any]:
@@ -283,7 +284,34 @@ def card_sections(report: dict[str, Any], metrics: dict[str, Any], export: dict[
     if report.get("sources"):
         sections["sources"] = sources_block(report)
         sections["goemotions"] = goemotions_block(report)
+        sections["everyday-misses"] = misses_block(report["sources"]["everyday"])
     return sections
+
+
+#: How many of the everyday set's misses the card quotes (the most confident first; serving_metrics.json has all).
+QUOTED_MISSES = 12
+
+
+def misses_block(everyday: dict[str, Any]) -> str:
+    """What the model still gets wrong on everyday messages: the commonest confusions and the most confident
+    misses, quoted."""
+    pairs: dict[tuple[str, str], int] = {}
+    for miss in everyday["misses"]:
+        pairs[(miss["gold"], miss["predicted"])] = pairs.get((miss["gold"], miss["predicted"]), 0) + 1
+    common = sorted(pairs.items(), key=lambda item: -item[1])[:6]
+    quoted = sorted(everyday["misses"], key=lambda miss: -miss["confidence"])[:QUOTED_MISSES]
+    return "\n".join(
+        [
+            f"{len(everyday['misses'])} of the {everyday['examples']} everyday messages get another label than the "
+            "one they were written as. The commonest confusions (written as → answered):",
+            "",
+            *(f"- {gold} → {predicted}: {count}" for (gold, predicted), count in common),
+            "",
+            f"The {len(quoted)} most confident misses:",
+            "",
+            *(f'- "{m["text"]}" → {m["predicted"]} ({m["confidence"]:.2f}; written as {m["gold"]})' for m in quoted),
+        ]
+    )
 
 
 def sources_block(report: dict[str, Any]) -> str:
@@ -551,6 +579,30 @@ def _training_block(metrics: dict[str, Any]) -> str:
     )
 
 
+#: The card's blocks that docs/model.md also holds, by the page's name for them.
+PAGE_BLOCKS = {
+    "model": "summary",
+    "sources": "sources",
+    "goemotions": "goemotions",
+    "everyday-misses": "everyday-misses",
+}
+
+
+def write_page(doc: Path, sections: dict[str, str]) -> None:
+    """Fill the page's copies of the card's blocks (docs/model.md)."""
+    page = {name: sections[card] for name, card in PAGE_BLOCKS.items() if card in sections}
+    doc.write_text(render(doc.read_text(encoding="utf-8"), page, where=doc), encoding="utf-8")
+
+
+def given_sources(release: Path | None, test_file: Path | None) -> dict[str, Path]:
+    """The sets named on the command line: GoEmotions' dev (and test, when the folder holds it), the test split."""
+    given = {"test": test_file}
+    if release is not None:
+        given["goemotions_dev"] = release / "dev.tsv"
+        given["goemotions_test"] = release / "test.tsv" if (release / "test.tsv").is_file() else None
+    return {name: path for name, path in given.items() if path is not None}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, default=ROOT / "functions" / "inference" / "model")
@@ -570,19 +622,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--goemotions-dir", type=Path, help="GoEmotions' release files: dev.tsv (and test.tsv)")
     parser.add_argument("--test-file", type=Path, help="the emotion data's held-back test split, if you hold it")
     args = parser.parse_args(argv)
-    release = args.goemotions_dir
-    given = {
-        "goemotions_dev": release / "dev.tsv" if release else None,
-        "goemotions_test": release / "test.tsv" if release and (release / "test.tsv").is_file() else None,
-        "test": args.test_file,
-    }
+    given = given_sources(args.goemotions_dir, args.test_file)
     report = build_report(
         args.model_dir,
         args.validation_file,
         baseline_dir=args.baseline_dir,
         seed_metrics=args.seed_metrics,
         bench_json=args.bench_json,
-        sources={name: path for name, path in given.items() if path is not None},
+        sources=given,
     )
     if args.only:
         previous = json.loads((args.model_dir / REPORT_FILENAME).read_text(encoding="utf-8"))
@@ -611,10 +658,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sections = {name: text for name, text in sections.items() if name in args.only or name == "rebuild"}
     card.write_text(render(card.read_text(encoding="utf-8"), sections, where=card), encoding="utf-8")
     if args.doc and "summary" in sections:
-        doc = args.doc.read_text(encoding="utf-8")
-        page = {"model": sections["summary"]}
-        page.update({name: sections[name] for name in ("sources", "goemotions") if name in sections})
-        args.doc.write_text(render(doc, page, where=args.doc), encoding="utf-8")
+        write_page(args.doc, sections)
     print(json.dumps({key: report[key] for key in ("neutral_statements", "seeds")}, indent=2))
     print(f"validation accuracy {validation['accuracy']:.4f} macro-F1 {validation['macro_f1']:.4f}")
     return 0

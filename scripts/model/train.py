@@ -336,6 +336,15 @@ class Run:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
+def read_extras(args: argparse.Namespace, labels: Sequence[str]) -> tuple[list[Example], dict[str, list[Example]]]:
+    """The extra training texts (all files, in order) and the extra validation sets by name, labels checked."""
+    extra_train = [example for path in args.extra_train_file for example in read_examples(path)]
+    extra_validation = {set_name(path): read_examples(path) for path in args.extra_validation_file}
+    for examples in (extra_train, *extra_validation.values()):
+        check_labels(examples, labels)
+    return extra_train, extra_validation
+
+
 def prepare(args: argparse.Namespace) -> Run:
     """Seed, read and check the data, load the base model, measure token lengths, read the teacher."""
     if args.device == "auto":
@@ -352,13 +361,8 @@ def prepare(args: argparse.Namespace) -> Run:
     except LabelledDataError as exc:
         raise SystemExit(str(exc)) from None
     check_labels(validation, labels)
-    for path in args.extra_train_file:
-        extra = read_examples(path)
-        check_labels(extra, labels)
-        train.extend(extra)
-    extra_validation = {set_name(path): read_examples(path) for path in args.extra_validation_file}
-    for examples in extra_validation.values():
-        check_labels(examples, labels)
+    extra_train, extra_validation = read_extras(args, labels)
+    train.extend(extra_train)
     model, tokenizer, base_description = load_base(args.base_model or default_base(), labels)
     model.to(args.device)
     print(

@@ -48,7 +48,8 @@ def test_the_report_scores_through_the_serving_backend_and_fills_the_card(tiny_m
                  "validation": {"file": "v.txt", "sha256": "ef" * 32}},
         "validation": {"accuracy": 0.5, "macro_f1": 0.4},
     }))  # fmt: skip
-    blocks = ("summary", "validation", "natural", "comparison", "training", "onnx", "rebuild")
+    blocks = ("summary", "validation", "natural", "comparison", "training", "onnx", "rebuild", "sources",
+              "goemotions", "everyday-misses")  # fmt: skip
     (model / "README.md").write_text(
         "# card\n" + "".join(f"<!-- BEGIN GENERATED: {b} -->\nold\n<!-- END GENERATED: {b} -->\n" for b in blocks)
     )
@@ -74,6 +75,11 @@ def test_the_report_scores_through_the_serving_backend_and_fills_the_card(tiny_m
     assert "\nold\n" not in card
     assert "95 % interval" in card and "Known failure cases" in card and "KL(teacher ‖ student)" in card
     assert "| warm p50, short text, ms | 2.40 | 2.50 |" in card
+    # and each source of text is scored beside the baseline's, the everyday messages' misses quoted
+    assert set(report["sources"]) == {"validation", "natural", "everyday", "messages_dev"}
+    assert "| everyday messages of nine registers, `tests/data/everyday_messages.txt` (held out) | 324 |" in card
+    assert "of the 324 everyday messages get another label" in card
+    assert "GoEmotions dev not scored" in card
     assert (model / "confusion_matrix.png").stat().st_size > 0
     # WHEN only the blocks scored from the folder alone are refilled (no baseline or seeds at hand)
     comparison = card[card.index("<!-- BEGIN GENERATED: comparison -->") : card.index("<!-- END GENERATED: comparison")]
