@@ -133,8 +133,9 @@ def copy_release(release: ReleaseFile, source: Path | None, out: Path) -> None:
         return
     url = GOEMOTIONS_URL.format(repo=GOEMOTIONS_REPO, commit=GOEMOTIONS_COMMIT, path=release.repo_path)
     try:
-        with urllib.request.urlopen(url, timeout=120) as response, open(out, "wb") as handle:  # noqa: S310 - fixed https URL
-            shutil.copyfileobj(response, handle)
+        # The URL is the constant https one above, never a caller's: no file:/ or custom scheme can reach urlopen.
+        with urllib.request.urlopen(url, timeout=120) as response:  # noqa: S310  # nosec B310
+            out.write_bytes(response.read())
     except OSError as exc:  # URLError, timeouts and HTTP errors are all OSErrors
         raise DataError(f"{release.repo_path}: could not download from {GOEMOTIONS_REPO}@{GOEMOTIONS_COMMIT[:12]}: "
                         f"{exc}") from exc  # fmt: skip

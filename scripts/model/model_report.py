@@ -557,10 +557,10 @@ def _training_block(metrics: dict[str, Any]) -> str:
         ("schedule", f"linear warm-up over {100 * training['warmup_ratio']:.0f} % of the steps, then linear decay"),
         ("loss", loss),
         ("max length", f"{training['max_length']} tokens"),
-        ("augmentation", f"with probability {training['augment_prob']} per text and epoch, the text is "
-                         "\"naturalised\" (apostrophes, commas, capitals, end punctuation)"),
-        ("selection", f"best validation macro-F1 among the epochs and the mean of the last "
-                      f"{training['average_last']}: **{metrics['selected']}**"),
+        ("augmentation", f"with probability {training['augment_prob']} per text and epoch, a text of the training "
+                         "file is \"naturalised\" (apostrophes, commas, capitals, end punctuation)"),
+        ("selection", f"best validation macro-F1 (the mean over every validation set) among the epochs and the mean "
+                      f"of the last {training['average_last']}: **{metrics['selected']}**"),
         ("wall time", f"{metrics['train_wall_seconds'] / 60:.0f} min on {metrics['environment']['threads']} CPU "
                       f"threads ({metrics['environment']['device']})"),
     ]  # fmt: skip
