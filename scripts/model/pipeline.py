@@ -42,8 +42,9 @@ MODEL_PAGE = ROOT / "docs" / "model.md"
 EMOTION_DATA = Path("data/emotion")
 #: The emotion model's neutral head is fitted on these (scripts/model/neutral_head.py): a change reruns trust.
 HEAD_FILES = (HEAD_DATA / NEUTRAL_FILE, HEAD_DATA / EVERYDAY_FILE)
-#: Everyday messages written for the project (data/messages/README.md): trained on, and a validation set.
-MESSAGES = ROOT / "data" / "messages"
+#: Everyday messages written for the project (data/messages/README.md): trained on, and a validation set. Relative to
+#: the repository, where every stage runs, so a stage's fingerprint is the same in any clone.
+MESSAGES = Path("data/messages")
 
 
 @dataclass(frozen=True)
