@@ -134,8 +134,9 @@ def write(comments: Sequence[Comment], out: Path, neutral_out: Path) -> Counter[
     """Write the six-label rows as ``text;label`` and the neutral texts one a line; return the counts."""
     counts: Counter[str] = Counter()
     out.parent.mkdir(parents=True, exist_ok=True)
-    emotional = [(text, label) for text, label in mapped_examples(comments) if label != NEUTRAL]
-    neutral = [text for text, label in mapped_examples(comments) if label == NEUTRAL]
+    kept = list(mapped_examples(comments))
+    emotional = [(text, label) for text, label in kept if label != NEUTRAL]
+    neutral = [text for text, label in kept if label == NEUTRAL]
     out.write_text("".join(f"{text};{label}\n" for text, label in emotional), encoding="utf-8")
     counts.update(label for _, label in emotional)
     neutral_out.write_text("".join(f"{text}\n" for text in neutral), encoding="utf-8")

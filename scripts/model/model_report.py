@@ -180,16 +180,18 @@ def build_report(
         "seeds": seed_summary(seed_metrics),
     }
     source_files = source_sets(validation_file, sources or {}) if emotions else {}
-    report["sources"] = {name: score_source(classifier, path) for name, path in source_files.items()}
+    scored = {"validation": report["validation"], "natural": report["natural_sentences"]}
+    report["sources"] = score_sources(classifier, source_files, scored)
     if baseline_dir is not None and emotions:
         baseline = load_classifier(baseline_dir)
         validation = score_labelled(baseline, validation_file, intervals=True)
+        natural = score_labelled(baseline, NATURAL, intervals=False)
         report["baseline"] = {
             "weights_sha256": sha256_file(baseline_dir / "model.int8.onnx"),
             "validation": {key: validation[key] for key in ("accuracy", "macro_f1", "interval_95")},
-            "natural_sentences": {"accuracy": score_labelled(baseline, NATURAL, intervals=False)["accuracy"]},
+            "natural_sentences": {"accuracy": natural["accuracy"]},
             "neutral_statements": score_neutral(baseline),
-            "sources": {name: score_source(baseline, path) for name, path in source_files.items()},
+            "sources": score_sources(baseline, source_files, {"validation": validation, "natural": natural}),
         }
         if bench_json is not None:
             report["baseline"]["latency"] = latency_comparison(bench_json)
@@ -217,11 +219,15 @@ def source_sets(validation_file: Path, given: dict[str, Path]) -> dict[str, Path
     return {name: path for name, path in {**sets, **given}.items() if name in SOURCE_NAMES}
 
 
-def score_source(classifier: Classifier, path: Path) -> dict[str, Any]:
-    """A set's accuracy, macro-F1, per-label figures and misses."""
-    scored = score_labelled(classifier, path, intervals=False)
+def score_sources(
+    classifier: Classifier, files: dict[str, Path], scored: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Each set's accuracy, macro-F1, per-label figures and misses; the sets already ``scored`` are not run again."""
     keys = ("file", "sha256", "examples", "accuracy", "macro_f1", "per_class", "misses")
-    return {key: scored[key] for key in keys}
+    figures = {
+        name: scored.get(name) or score_labelled(classifier, path, intervals=False) for name, path in files.items()
+    }
+    return {name: {key: result[key] for key in keys} for name, result in figures.items()}
 
 
 def reproduction(model_dir: Path, rebuilt_dir: Path, validation_file: Path, ours: dict[str, Any]) -> dict[str, Any]:
