@@ -88,6 +88,8 @@ class Stack:
         if name.startswith("AWS::"):
             return self.pseudo(name)
         if name in self.parameters:
+            if self.template["Parameters"][name]["Type"] == "CommaDelimitedList":
+                return [item for item in self.parameters[name].split(",") if item]  # type: ignore[return-value]
             return self.parameters[name]
         logical_id, _, attribute = name.partition(".")
         if attribute:  # SAM's FunctionId.Alias / .Version
@@ -223,7 +225,9 @@ def bootstrap_template() -> dict[str, Any]:
     return load_template(BOOTSTRAP_PATH)
 
 
-def bootstrap_stack(stage: str, region: str, artifact_bucket: str = "", project: str = PROJECT) -> Stack:
+def bootstrap_stack(
+    stage: str, region: str, artifact_bucket: str = "", project: str = PROJECT, extra: Mapping[str, str] | None = None
+) -> Stack:
     """The bootstrap stack of a stage; every stage but the first is given the first's bucket."""
     parameters = {
         "Stage": stage,
@@ -231,6 +235,7 @@ def bootstrap_stack(stage: str, region: str, artifact_bucket: str = "", project:
         "GitHubRepository": "owner/emotion-api",
         "GitHubEnvironment": stage,
         "ArtifactStoreBucket": artifact_bucket,
+        **(extra or {}),
     }
     return Stack(bootstrap_template(), f"{project}-pipeline-{stage}", region, parameters, cloudformation_name)
 
@@ -238,12 +243,15 @@ def bootstrap_stack(stage: str, region: str, artifact_bucket: str = "", project:
 # ------------------------------------------------------------------------------------------------ what IAM allows
 @dataclass(frozen=True)
 class Statement:
-    """One Allow statement of a role's policy, resolved for a stage, with its place in bootstrap/pipeline.yaml."""
+    """One statement of a role's policy, resolved for a stage, with its place in bootstrap/pipeline.yaml."""
 
     sid: str
     actions: tuple[str, ...]
     resources: tuple[str, ...]
     line: int
+    effect: str = "Allow"
+    #: {operator: {key: value or values}}, resolved.
+    conditions: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def allows_action(self, action: str) -> bool:
         return any(fnmatch.fnmatchcase(action.lower(), pattern.lower()) for pattern in self.actions)
@@ -251,18 +259,44 @@ class Statement:
     def covers(self, arn: str) -> bool:
         return any(pattern == arn or fnmatch.fnmatchcase(arn, pattern) for pattern in self.resources)
 
+    def holds(self, context: Mapping[str, str]) -> bool:
+        """Whether the request's context keys meet every condition (StringEquals and ArnLike: all this uses)."""
+        for operator, tests in self.conditions.items():
+            for key, wanted in tests.items():
+                value = context.get(key)
+                if value is None:
+                    return False
+                patterns = as_tuple(wanted)
+                if operator == "StringEquals" and value not in patterns:
+                    return False
+                if operator == "ArnLike" and not any(fnmatch.fnmatchcase(value, str(p)) for p in patterns):
+                    return False
+                if operator not in ("StringEquals", "ArnLike"):
+                    raise ValueError(f"condition operator {operator} is not modelled")
+        return True
 
-def role_statements(bootstrap: Stack, role_id: str) -> list[Statement]:
-    """The role's inline policy statements that the stage's conditions keep, resolved."""
+    def applies(self, action: str, arn: str, context: Mapping[str, str]) -> bool:
+        return self.allows_action(action) and self.covers(arn) and self.holds(context)
+
+
+def role_statements(bootstrap: Stack, role_id: str, effect: str = "Allow") -> list[Statement]:
+    """The statements of one effect of a role's inline policies (or a managed policy) that the stage keeps, resolved."""
     found = []
-    for policy in bootstrap.template["Resources"][role_id]["Properties"]["Policies"]:
-        for node in policy["PolicyDocument"]["Statement"]:
+    props = bootstrap.template["Resources"][role_id]["Properties"]
+    # A role's inline policies, or a managed policy's one document (the stage's permissions boundary).
+    documents = (
+        [policy["PolicyDocument"] for policy in props["Policies"]] if "Policies" in props else [props["PolicyDocument"]]
+    )
+    for document in documents:
+        for node in document["Statement"]:
             if "Fn::If" in node:
                 condition, then, otherwise = node["Fn::If"]
                 node = then if bootstrap.conditions[condition] else otherwise
                 if node == {"Ref": "AWS::NoValue"}:
                     continue
-            assert node["Effect"] == "Allow", node
+            assert node["Effect"] in ("Allow", "Deny"), node
+            if node["Effect"] != effect:
+                continue
             resources = bootstrap.resolve(node["Resource"])
             found.append(
                 Statement(
@@ -270,9 +304,19 @@ def role_statements(bootstrap: Stack, role_id: str) -> list[Statement]:
                     actions=tuple(as_tuple(node["Action"])),
                     resources=tuple(str(item) for item in as_tuple(resources)),
                     line=node.start_mark.line + 1,
+                    effect=effect,
+                    conditions=bootstrap.resolve(dict(node.get("Condition", {}))),
                 )
             )
     return found
+
+
+def allowed(bootstrap: Stack, role_id: str, action: str, arn: str, context: Mapping[str, str] | None = None) -> bool:
+    """IAM's answer for one request of the role: an explicit deny wins, then any allow whose conditions hold."""
+    context = context or {}
+    if any(s.applies(action, arn, context) for s in role_statements(bootstrap, role_id, "Deny")):
+        return False
+    return any(s.applies(action, arn, context) for s in role_statements(bootstrap, role_id))
 
 
 def as_tuple(value: Any) -> tuple[Any, ...]:

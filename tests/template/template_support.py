@@ -257,6 +257,9 @@ def evaluate_conditions(template: dict[str, Any], given: Mapping[str, str]) -> d
     def value(node: Any) -> Any:
         if isinstance(node, dict) and "Ref" in node:
             return values[node["Ref"]]
+        if isinstance(node, dict) and "Fn::Join" in node:  # of a CommaDelimitedList parameter, as one string
+            separator, items = node["Fn::Join"]
+            return str(value(items)).replace(",", separator)
         return node
 
     def truth(node: Any) -> bool:

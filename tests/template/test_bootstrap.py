@@ -21,12 +21,14 @@ def bootstrap() -> dict[str, Any]:
     return load_template(BOOTSTRAP_PATH)
 
 
-def statements(role: dict[str, Any]) -> list[dict[str, Any]]:
-    """A role's inline policy statements (a conditional statement counts with its 'then' branch)."""
+def statements(role: dict[str, Any], effect: str = "Allow") -> list[dict[str, Any]]:
+    """A role's inline policy statements of one effect (a conditional statement counts with its 'then' branch)."""
     found = []
     for policy in role["Properties"]["Policies"]:
         for statement in policy["PolicyDocument"]["Statement"]:
-            found.append(statement["Fn::If"][1] if "Fn::If" in statement else statement)
+            statement = statement["Fn::If"][1] if "Fn::If" in statement else statement
+            if statement["Effect"] == effect:
+                found.append(statement)
     return found
 
 
@@ -61,14 +63,17 @@ def test_the_artifact_bucket_is_private_versioned_and_tls_only(bootstrap: dict[s
     assert bootstrap["Conditions"]["CreatesArtifactStore"] == {"Fn::Equals": [{"Ref": "ArtifactStoreBucket"}, ""]}
 
 
-def test_only_the_stages_github_environment_can_assume_its_role(bootstrap: dict[str, Any]) -> None:
+def test_only_the_stages_github_environment_on_its_branch_can_assume_its_role(bootstrap: dict[str, Any]) -> None:
     (trust,) = bootstrap["Resources"]["PipelineRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Action"] == "sts:AssumeRoleWithWebIdentity"
     conditions = trust["Condition"]["StringEquals"]
     assert conditions["token.actions.githubusercontent.com:aud"] == "sts.amazonaws.com"
-    # StringEquals, not StringLike: no other repository, branch, pull request or environment matches.
+    # StringEquals, not StringLike: no other repository, ref, workflow or environment matches
+    # (tests/template/test_trust_boundaries.py tries them).
+    assert set(trust["Condition"]) == {"StringEquals"}
     assert conditions["token.actions.githubusercontent.com:sub"] == {
-        "Fn::Sub": "repo:${GitHubRepository}:environment:${GitHubEnvironment}"
+        "Fn::Sub": "repo:${GitHubRepository}:environment:${GitHubEnvironment}:ref:refs/heads/${GitHubBranch}"
+        ":job_workflow_ref:${GitHubRepository}/.github/workflows/deploy.yml@refs/heads/${GitHubBranch}"
     }
     provider = bootstrap["Resources"]["GitHubOidcProvider"]
     assert provider["Properties"]["Url"] == "https://token.actions.githubusercontent.com"
@@ -79,9 +84,10 @@ def test_the_pipeline_role_changes_aws_only_through_its_stacks_execution_role(bo
     granted = statements(bootstrap["Resources"]["PipelineRole"])
     actions = {action for statement in granted for action in as_list(statement["Action"])}
     services = {action.split(":")[0] for action in actions}
-    # lambda: preflight's one read of the account's concurrency (lambda:GetAccountSettings)
-    assert services <= {"cloudformation", "iam", "s3", "ecr", "secretsmanager", "lambda"}
+    # lambda and sns: preflight's reads of the account's concurrency and of the alarm topic's subscriptions
+    assert services <= {"cloudformation", "iam", "s3", "ecr", "secretsmanager", "lambda", "sns"}
     assert {a for a in actions if a.startswith("lambda:")} == {"lambda:GetAccountSettings"}
+    assert {a for a in actions if a.startswith("sns:")} == {"sns:ListSubscriptionsByTopic"}
     assert not any(action.endswith("*") for action in actions)
     (pass_role,) = [s for s in granted if s["Action"] == "iam:PassRole"]
     assert pass_role["Resource"] == {"Fn::GetAtt": ["CloudFormationExecutionRole", "Arn"]}

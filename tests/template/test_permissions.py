@@ -266,9 +266,22 @@ WORKFLOW_CALLS: dict[str, list[tuple[str, str]]] = {
         ("cloudformation:DescribeStacks", STACK),
         ("ecr:DescribeRepositories", REPOSITORY),
         ("lambda:GetAccountSettings", "*"),
+        ("sns:ListSubscriptionsByTopic", "arn:aws:sns:{region}:{account}:{stack}-alarms"),
     ],
+    "make sam-setup": [],
+    "stage_ops parameters": [
+        ("cloudformation:DescribeStacks", "{bootstrap_id}"),
+        ("lambda:GetAccountSettings", "*"),
+    ],
+    # head_object and get_object by version of each zip sam package uploaded; the image's digest
+    "stage_ops pin-release": [
+        ("s3:GetObject", "arn:aws:s3:::{bucket}/emotion-api/0123456789abcdef"),
+        ("s3:GetObjectVersion", "arn:aws:s3:::{bucket}/emotion-api/0123456789abcdef"),
+        ("ecr:DescribeImages", REPOSITORY),
+    ],
+    "stage_ops verify-release": [("s3:GetObjectVersion", "arn:aws:s3:::{bucket}/emotion-api/0123456789abcdef")],
 }
-COMMAND = re.compile(r"\b(aws [a-z0-9-]+ [a-z0-9-]+|sam [a-z-]+|make [a-z-]+)")
+COMMAND = re.compile(r"\b(aws [a-z0-9-]+ [a-z0-9-]+|sam [a-z-]+|make [a-z-]+|stage_ops [a-z-]+)")
 
 
 def workflow_commands(job: dict[str, Any]) -> list[str]:
@@ -295,8 +308,8 @@ def test_the_pipeline_role_grants_every_call_of_its_deploy_job(job_name: str, en
         Need(f"deploy.yml {job_name}: {command}", "workflow step", action, arn.format(**fill))
         for command in dict.fromkeys(commands)
         for action, arn in WORKFLOW_CALLS[command]
-        # the store's own stage pushes the image; later stages deploy the pushed one
-        if not (command == "sam package" and env != "dev")
+        # the store's own stage pushes the image and pins the release; later stages deploy what it pinned
+        if not (command in ("sam package", "stage_ops pin-release") and env != "dev")
     ]
     assert missing(needs, role_statements(bootstrap, "PipelineRole"), "PipelineRole") == []
 
