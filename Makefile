@@ -235,7 +235,8 @@ build: $(SAM_VENV)/.installed ## sam build (needs a Docker engine for the image)
 # Deployment (docs/deploy.md). Each stage has a bootstrap stack (bootstrap/pipeline.yaml) holding its roles; the first
 # stage's also holds the artifact store every stage deploys from. A release is a packaged template kept in that store
 # under the git commit it was built from; promote and rollback deploy one, as built, without building again.
-# Every aws and sam call names the stage's region: samconfig.toml's [ENV.global.parameters] region, unless REGION=.
+# Every aws and sam call names the stage's region: DEPLOY_REGION (the GitHub variable the pipeline reads, for every
+# stage), else samconfig.toml's [ENV.global.parameters] region; REGION= overrides both for one command.
 AWS ?= aws
 SAMCONFIG ?= samconfig.toml
 REGION ?= $(shell python3 -m scripts.deploy.stage_config region $(ENV) --samconfig $(SAMCONFIG))
@@ -246,8 +247,14 @@ BOOTSTRAP_STACK = emotion-api-pipeline-$(ENV)
 GITHUB_ENVIRONMENT ?= $(if $(filter prod,$(ENV)),production,$(ENV))
 # Empty: "true" only where the account has no GitHub OIDC provider or ENV's bootstrap stack already owns it.
 CREATE_OIDC_PROVIDER ?=
+# ARNs outside the stage its functions read (your own key's secret or parameter, a model prefix in S3), comma-separated:
+# the only ones the stage's permissions boundary lets them read. Empty keeps what the bootstrap stack has.
+READABLE_ARNS ?=
 RELEASE_PREFIX := emotion-api/releases
 RELEASE ?=
+# The release template's sha256 as the dev job printed it ("release s3://... sha256 ..."): promote and rollback then
+# refuse a template replaced since. Empty: each artifact is still checked against the template's own pins.
+RELEASE_SHA256 ?=
 # One output of ENV's bootstrap (or application) stack, read by the shell when a recipe runs.
 bootstrap_output = $$($(AWS) cloudformation describe-stacks --region $(REGION) --stack-name $(BOOTSTRAP_STACK) \
 	--query "Stacks[0].Outputs[?OutputKey=='$(1)'].OutputValue" --output text)
@@ -258,7 +265,8 @@ require_env = @test "$(origin ENV)" != file || { echo "usage: make $@ ENV=dev|pr
 
 .PHONY: preflight
 preflight: $(SAM_VENV)/.installed ## Read-only checks of the account before deploying ENV: what would fail, how to fix it
-	$(STAGE_OPS) preflight $(ENV) --region $(REGION) --samconfig $(SAMCONFIG) $(PREFLIGHT_FLAGS)
+	$(STAGE_OPS) preflight $(ENV) --region $(REGION) --samconfig $(SAMCONFIG) \
+		$(if $(GITHUB_REPO),--github-repo $(GITHUB_REPO)) $(PREFLIGHT_FLAGS)
 
 .PHONY: bootstrap
 bootstrap: $(SAM_VENV)/.installed ## Create or update ENV's bootstrap stack (roles; dev: artifact store, OIDC). GITHUB_REPO=owner/name
@@ -267,9 +275,15 @@ bootstrap: $(SAM_VENV)/.installed ## Create or update ENV's bootstrap stack (rol
 		$(if $(CREATE_OIDC_PROVIDER),--create-oidc-provider $(CREATE_OIDC_PROVIDER)))" && \
 	$(AWS) cloudformation deploy --region $(REGION) --template-file bootstrap/pipeline.yaml \
 		--stack-name $(BOOTSTRAP_STACK) --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset \
-		--parameter-overrides Stage=$(ENV) GitHubRepository=$(GITHUB_REPO) GitHubEnvironment=$(GITHUB_ENVIRONMENT) $$params
+		--parameter-overrides Stage=$(ENV) GitHubRepository=$(GITHUB_REPO) GitHubEnvironment=$(GITHUB_ENVIRONMENT) $$params \
+		$(if $(READABLE_ARNS),ReadableArns=$(READABLE_ARNS))
 	$(AWS) cloudformation describe-stacks --region $(REGION) --stack-name $(BOOTSTRAP_STACK) \
 		--query "Stacks[0].Outputs" --output table
+	@echo "Next (docs/deploy.md, step 2): the roles trust only deploy.yml run from main, so GitHub's OIDC subject must"
+	@echo "carry the ref and the workflow; once per repository:"
+	@echo "  gh api -X PUT repos/$(GITHUB_REPO)/actions/oidc/customization/sub --input - <<<'{\"use_default\": false, \"include_claim_keys\": [\"repo\", \"context\", \"ref\", \"job_workflow_ref\"]}'"
+	@echo "This bootstrap is in $(REGION); the pipeline deploys in samconfig.toml's region unless the repository variable"
+	@echo "DEPLOY_REGION says otherwise: gh variable set DEPLOY_REGION --repo $(GITHUB_REPO) --body $(REGION)"
 
 # A release is named after HEAD: a tree with changes would overwrite that commit's release with code no commit holds.
 .PHONY: committed
@@ -283,13 +297,17 @@ deploy: committed build ## Build, package as the release of this commit into the
 	$(SAM) package --config-env $(ENV) --config-file $(SAMCONFIG) --region $(REGION) \
 		--output-template-file .aws-sam/packaged.yaml --s3-bucket "$(call bootstrap_output,ArtifactsBucketName)" \
 		--image-repository "$(call bootstrap_output,ImageRepositoryUri)"
+	@echo "release $(RELEASE) sha256 $$($(STAGE_OPS) pin-release $(ENV) --template .aws-sam/packaged.yaml \
+		--region $(REGION) --samconfig $(SAMCONFIG))"
 	$(AWS) s3 cp --region $(REGION) .aws-sam/packaged.yaml \
 		"s3://$(call bootstrap_output,ArtifactsBucketName)/$(RELEASE_PREFIX)/$(RELEASE)/packaged.yaml"
 	$(deploy_release)
 
 # Deploys $(RELEASE)'s packaged template (any commit-ish, resolved to the full SHA whose release exists) to $(ENV) with
-# the stage's execution role and the deploy's parameters (samconfig's, ALARM_EMAIL, PARAMETERS); CodeDeploy shifts
-# traffic; then the smoke test. By hand nothing rolls back after a failed smoke test: make rollback does.
+# the stage's execution role and the deploy's parameters (samconfig's, ALARM_EMAIL, PROVISIONED_CONCURRENCY,
+# PARAMETERS, the bootstrap's permissions boundary), once every artifact is checked against its pin (and the template
+# against RELEASE_SHA256 when given); CodeDeploy shifts traffic; then the smoke test. By hand nothing rolls back after
+# a failed smoke test: make rollback does.
 define deploy_release
 	@test -n "$(RELEASE)" || { echo "usage: make $@ ENV=dev|prod RELEASE=<git commit of a release>" >&2; exit 2; }
 	mkdir -p .aws-sam
@@ -297,7 +315,9 @@ define deploy_release
 	$(AWS) s3 cp --region $(REGION) \
 		"s3://$(call bootstrap_output,ArtifactsBucketName)/$(RELEASE_PREFIX)/$$release/packaged.yaml" \
 		.aws-sam/release-$(ENV).yaml
-	params="$$(python3 -m scripts.deploy.stage_config overrides $(ENV) --samconfig $(SAMCONFIG))" && \
+	$(STAGE_OPS) verify-release $(ENV) --template .aws-sam/release-$(ENV).yaml --region $(REGION) \
+		--samconfig $(SAMCONFIG) $(if $(RELEASE_SHA256),--sha256 $(RELEASE_SHA256))
+	params="$$($(STAGE_OPS) parameters $(ENV) --region $(REGION) --samconfig $(SAMCONFIG))" && \
 	$(SAM) deploy --config-env $(ENV) --config-file $(SAMCONFIG) --region $(REGION) \
 		--template-file .aws-sam/release-$(ENV).yaml --s3-bucket "$(call bootstrap_output,ArtifactsBucketName)" \
 		--image-repository "$(call bootstrap_output,ImageRepositoryUri)" \
@@ -322,14 +342,23 @@ rollback: $(SAM_VENV)/.installed ## Deploy an earlier release RELEASE=<commit> t
 outputs: $(SAM_VENV)/.installed ## ENV's endpoint, demo page, dashboard and how to fetch its API key
 	$(STAGE_OPS) outputs $(ENV) --region $(REGION) --samconfig $(SAMCONFIG)
 
+.PHONY: rotate-key
+rotate-key: $(SAM_VENV)/.installed ## A new generated API key for ENV (ENV required; the old one works for API_KEY_CACHE_SECONDS)
+	$(call require_env)
+	$(STAGE_OPS) rotate-key $(ENV) --region $(REGION) --samconfig $(SAMCONFIG)
+
 .PHONY: costs
 costs: $(VENV)/.installed ## Regenerate docs/deploy.md's dev/prod table and monthly costs from template.yaml and samconfig.toml
 	$(PY) -m scripts.deploy.deploy_costs --doc docs/deploy.md
 
+# PURGE=1 (dev, last): also the artifact store's every version and the image repository, after typing the bucket's
+# name. ENV=default: the sandbox `sam deploy --guided` made (its stack, images and uploads).
+PURGE ?=
+
 .PHONY: destroy
-destroy: $(SAM_VENV)/.installed ## Delete ENV's stacks, app then bootstrap (prod before dev); says what it keeps and why
+destroy: $(SAM_VENV)/.installed ## Delete ENV's stacks, app then bootstrap (prod before dev); PURGE=1: the artifact store too
 	$(call require_env)
-	$(STAGE_OPS) destroy $(ENV) --region $(REGION) --samconfig $(SAMCONFIG) $(if $(YES),--yes)
+	$(STAGE_OPS) destroy $(ENV) --region $(REGION) --samconfig $(SAMCONFIG) $(if $(YES),--yes) $(if $(PURGE),--purge)
 
 .PHONY: clean
 clean: ## Remove virtualenvs, caches and build output

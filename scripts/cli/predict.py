@@ -2,9 +2,10 @@
 
     python -m scripts.cli.predict "I am feeling very happy today!"
     python -m scripts.cli.predict --file reviews.txt --json > predictions.json
-    cat texts.txt | python -m scripts.cli.predict - --url https://abc123.execute-api.us-east-1.amazonaws.com/dev
+    cat texts.txt | python -m scripts.cli.predict - --url https://abc123.execute-api.us-east-1.amazonaws.com
 
-The URL comes from --url or EMOTION_API_URL (default http://127.0.0.1:8000, i.e. `make serve`), the key from
+The URL comes from --url or EMOTION_API_URL (default http://127.0.0.1:8000, i.e. `make serve`; a stage's is its ApiUrl,
+`make outputs`, with no stage path: the HTTP API's $default stage answers at the root), the key from
 --api-key or EMOTION_API_KEY. Many lines go in batches of --batch-size texts per request, with a progress bar on
 a terminal. Exit codes: 0 ok, 1 the API refused (its error code, message and request id are printed),
 2 usage, 3 the API could not be reached.
@@ -46,7 +47,7 @@ class Client:
         headers = {"accept": "application/json", "user-agent": "emotion-api-cli/1.0"}
         if api_key:
             headers["x-api-key"] = api_key
-        # The base URL may carry a stage path (/dev): endpoints are appended to it, never resolved from the root.
+        # A base URL with a path (a proxy's prefix): endpoints are appended to it, never resolved from the root.
         self._http = httpx.Client(base_url=url.rstrip("/") + "/", headers=headers, timeout=timeout)
 
     def __enter__(self) -> Client:

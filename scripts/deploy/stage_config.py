@@ -8,7 +8,9 @@ Standard library only: it runs before any virtualenv exists (make's variables, t
 
 ``sam deploy --parameter-overrides`` given on the command line replaces samconfig's list instead of adding to it, so
 ``overrides`` prints samconfig's list with what the deploy adds: the alarm recipient (``ALARM_EMAIL``,
-``ALARM_TOPIC_ARN``, which prod's rule ProdAlarmsReachSomeone requires) and any ``PARAMETERS="Key=Value ..."``.
+``ALARM_TOPIC_ARN``, which prod's rule ProdAlarmsReachSomeone requires; its only place), the provisioned concurrency
+(``PROVISIONED_CONCURRENCY``) and any ``PARAMETERS="Key=Value ..."``. ``DEPLOY_REGION`` moves a stage to another
+region. The deploy workflow sets all four from GitHub variables, so a new account needs no commit.
 """
 
 from __future__ import annotations
@@ -24,7 +26,15 @@ from typing import Any
 
 SAMCONFIG = Path(__file__).resolve().parents[2] / "samconfig.toml"
 #: Environment variables the deploy reads, and the template parameters they set.
-ENVIRONMENT_PARAMETERS = {"ALARM_EMAIL": "AlarmEmail", "ALARM_TOPIC_ARN": "AlarmTopicArn"}
+ENVIRONMENT_PARAMETERS = {
+    "ALARM_EMAIL": "AlarmEmail",
+    "ALARM_TOPIC_ARN": "AlarmTopicArn",
+    "PROVISIONED_CONCURRENCY": "ProvisionedConcurrency",
+}
+#: Parameters with one place only, the environment (a GitHub variable in the pipeline): never samconfig.toml.
+ENVIRONMENT_ONLY = ("AlarmEmail", "AlarmTopicArn")
+#: The region of every stage when set (dev and prod share one: prod runs the image dev pushed to ECR).
+REGION_VARIABLE = "DEPLOY_REGION"
 
 
 class StageConfigError(Exception):
@@ -44,8 +54,11 @@ def section(env: str, command: str, path: Path = SAMCONFIG) -> dict[str, Any]:
     return dict(config[env].get(command, {}).get("parameters", {}))
 
 
-def region(env: str, path: Path = SAMCONFIG) -> str:
-    """The stage's region: samconfig's, which the SAM CLI alone would read; every aws and sam call is given it."""
+def region(env: str, path: Path = SAMCONFIG, environ: Mapping[str, str] | None = None) -> str:
+    """The stage's region: DEPLOY_REGION, else samconfig's; every aws and sam call is given it."""
+    environ = os.environ if environ is None else environ
+    if environ.get(REGION_VARIABLE):
+        return environ[REGION_VARIABLE]
     value = section(env, "global", path).get("region")
     if not value:
         raise StageConfigError(f"samconfig.toml [{env}.global.parameters] sets no region")
@@ -60,6 +73,13 @@ def deploy_overrides(env: str, environ: Mapping[str, str], path: Path = SAMCONFI
     """samconfig's deploy parameter overrides, then the alarm recipient and PARAMETERS from ``environ``."""
     given = section(env, "deploy", path).get("parameter_overrides", "")
     values = dict(item.split("=", 1) for item in shlex.split(given))
+    for name in ENVIRONMENT_ONLY:
+        if name in values:
+            variable = next(v for v, p in ENVIRONMENT_PARAMETERS.items() if p == name)
+            raise StageConfigError(
+                f"samconfig.toml [{env}.deploy] sets {name}: it has one place, the environment variable {variable} "
+                "(in GitHub, the stage environment's variable of that name)"
+            )
     for variable, parameter in ENVIRONMENT_PARAMETERS.items():
         if environ.get(variable):
             values[parameter] = environ[variable]

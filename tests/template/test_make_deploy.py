@@ -49,7 +49,9 @@ def commands(plan: str) -> list[str]:
         ["bootstrap", "ENV=prod", "GITHUB_REPO=owner/name"],
         ["preflight", "ENV=prod"],
         ["outputs", "ENV=prod"],
+        ["rotate-key", "ENV=prod"],
         ["destroy", "ENV=prod"],
+        ["destroy", "ENV=dev", "PURGE=1"],
         ["validate", "ENV=prod"],
     ],
     ids=lambda target: target[0],
@@ -80,18 +82,28 @@ def test_deploy_checks_the_tree_before_building_then_packages_uploads_and_deploy
         "git status --porcelain",
         "sam build",
         "sam package",
+        "scripts.deploy.stage_ops pin-release dev --template .aws-sam/packaged.yaml",
         f"/emotion-api/releases/{head.strip()}/packaged.yaml",
         "scripts.deploy.stage_ops release dev",
+        "scripts.deploy.stage_ops verify-release dev --template .aws-sam/release-dev.yaml",
+        "scripts.deploy.stage_ops parameters dev",
         "sam deploy",
         "scripts/deploy/smoke_test.sh",
     ]
     positions = [plan.index(step) for step in steps]
     assert positions == sorted(positions), dict(zip(steps, positions, strict=True))
-    # The deploy's parameters: samconfig's plus the alarm recipient, from scripts/deploy/stage_config.py.
-    assert '--parameter-overrides "$params"' in plan and "scripts.deploy.stage_config overrides dev" in plan
+    # The deploy's parameters: samconfig's, the alarm recipient, the boundary and the concurrency the account allows.
+    assert '--parameter-overrides "$params"' in plan
 
 
-@pytest.mark.parametrize("target", ["promote", "rollback", "destroy"])
+def test_a_hand_promote_checks_the_release_against_the_sha256_dev_printed(elsewhere: Path) -> None:
+    plan = make("-n", "promote", "ENV=prod", "RELEASE=0123abc", f"SAMCONFIG={elsewhere}", "RELEASE_SHA256=ab12").stdout
+    assert "stage_ops verify-release prod --template .aws-sam/release-prod.yaml" in plan
+    assert "--sha256 ab12" in plan
+    assert plan.index("verify-release") < plan.index("sam deploy")
+
+
+@pytest.mark.parametrize("target", ["promote", "rollback", "destroy", "rotate-key"])
 def test_targets_acting_on_a_deployed_stage_refuse_to_default_to_dev(target: str, tmp_path: Path) -> None:
     # GIVEN the SAM CLI's virtualenv in place (a marker newer than its requirements)
     (tmp_path / ".installed").touch()
@@ -125,10 +137,12 @@ def test_make_validate_needs_no_torch() -> None:
     assert "requirements-torch" not in plan and "torch==" not in plan
 
 
-def test_the_deploy_workflow_takes_each_stages_region_from_samconfig() -> None:
-    """The pipeline asks scripts/deploy/stage_config.py, as make does: no region of its own, no us-east-1 default."""
+def test_the_deploy_workflow_takes_each_stages_region_as_make_does() -> None:
+    """The pipeline asks scripts/deploy/stage_config.py, as make does (DEPLOY_REGION, else samconfig's): no region of
+    its own, no us-east-1 default. A bootstrap in another region needs only the DEPLOY_REGION variable, no commit."""
     text = (WORKFLOWS_DIR / "deploy.yml").read_text(encoding="utf-8")
     assert "us-east-1" not in text and "vars.AWS_REGION" not in text
+    assert "DEPLOY_REGION: ${{ vars.DEPLOY_REGION }}" in text
     for name, job in load_workflow(WORKFLOWS_DIR / "deploy.yml")["jobs"].items():
         steps = job["steps"]
         config = next(step for step in steps if step.get("id") == "config")
@@ -139,3 +153,8 @@ def test_the_deploy_workflow_takes_each_stages_region_from_samconfig() -> None:
         for step in steps:
             for call in re.findall(r"sam (?:package|deploy)[^\n]*(?:\n[^\n]+)*", step.get("run", "")):
                 assert '--region "$AWS_REGION"' in call, (name, call)
+
+
+def test_deploy_region_moves_every_stage_for_make_and_the_pipeline(elsewhere: Path) -> None:
+    plan = make("-n", "preflight", "ENV=prod", f"SAMCONFIG={elsewhere}", env={"DEPLOY_REGION": "ap-south-1"}).stdout
+    assert "--region ap-south-1" in plan and REGION not in plan

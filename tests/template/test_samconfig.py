@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
-from template_support import ROOT, evaluate_conditions, overrides, samconfig
+import pytest
+from template_support import ROOT, SAMCONFIG_PATH, evaluate_conditions, overrides, samconfig
+
+from scripts.deploy import stage_config
 
 ENVIRONMENTS = ("default", "dev", "prod")
 STACKS = {"default": "emotion-api-sandbox", "dev": "emotion-api-dev", "prod": "emotion-api-prod"}
@@ -73,12 +77,23 @@ def test_the_image_is_built_for_the_architecture_each_stage_deploys() -> None:
     assert overrides("dev", "build")["Architecture"] == overrides("prod")["Architecture"]
 
 
-def test_prod_requires_a_key_and_dev_stays_open_by_default(template: dict[str, Any]) -> None:
-    """Prod's settings require the key (a generated secret unless a key source is named); dev's leave it open."""
-    prod = evaluate_conditions(template, overrides("prod"))
-    dev = evaluate_conditions(template, overrides("dev"))
-    assert prod["RequiresApiKey"] and prod["CreatesApiKeySecret"]
-    assert not dev["RequiresApiKey"] and not dev["CreatesApiKeySecret"]
+def test_every_deployed_stage_requires_a_key_by_default(template: dict[str, Any]) -> None:
+    """An open stage is anyone's to spend: dev, prod and the sandbox require the key (a generated secret unless a key
+    source is named)."""
+    for env in ("dev", "prod", "default"):
+        conditions = evaluate_conditions(template, overrides(env))
+        assert conditions["RequiresApiKey"] and conditions["CreatesApiKeySecret"], env
+
+
+def test_the_alarm_address_has_one_place_the_environment(tmp_path: Path) -> None:
+    """samconfig.toml never names the alarm recipient; naming it there is refused with where it belongs."""
+    for env in ("dev", "prod", "default"):
+        assert not {"AlarmEmail", "AlarmTopicArn"} & set(overrides(env)), env
+    config = SAMCONFIG_PATH.read_text(encoding="utf-8")
+    path = tmp_path / "samconfig.toml"
+    path.write_text(config.replace('Stage=\\"dev\\"', 'Stage=\\"dev\\" AlarmEmail=\\"a@b.org\\"', 1), encoding="utf-8")
+    with pytest.raises(stage_config.StageConfigError, match="one place, the environment variable ALARM_EMAIL"):
+        stage_config.deploy_overrides("dev", {}, path)
 
 
 def test_dev_shifts_all_at_once_and_prod_gradually() -> None:

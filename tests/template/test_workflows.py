@@ -75,17 +75,29 @@ def test_one_build_and_prod_deploys_the_package_dev_deployed() -> None:
     assert "sam build" not in prod_scripts and "sam package" not in prod_scripts
     assert "--output-template-file packaged.yaml" in dev_scripts
     assert "s3api put-object" in dev_scripts and "sha256sum" in dev_scripts
-    assert set(dev["outputs"]) == {"release-key", "release-version", "release-sha256"}
+    assert set(dev["outputs"]) == {"release-key", "release-version", "release-sha256", "region"}
     fetch = next(step for step in prod["steps"] if "s3api get-object" in step.get("run", ""))
     assert fetch["env"] == {
         "ARTIFACTS_BUCKET": "${{ steps.store.outputs.bucket }}",
         "RELEASE_KEY": "${{ needs.dev.outputs.release-key }}",
         "RELEASE_VERSION": "${{ needs.dev.outputs.release-version }}",
         "RELEASE_SHA256": "${{ needs.dev.outputs.release-sha256 }}",
+        "RELEASE_REGION": "${{ needs.dev.outputs.region }}",
     }
     assert '--version-id "$RELEASE_VERSION"' in fetch["run"] and "sha256sum --check" in fetch["run"]
+    # every artifact too, not only the template: dev pins them right after packaging, prod checks them before deploying
+    pin = [i for i, step in enumerate(dev["steps"]) if "stage_ops pin-release" in step.get("run", "")]
+    package = [i for i, step in enumerate(dev["steps"]) if "sam package" in step.get("run", "")]
+    keep = [i for i, step in enumerate(dev["steps"]) if "s3api put-object" in step.get("run", "")]
+    assert package[0] < pin[0] < keep[0]
+    steps = prod["steps"]
+    verify = next(i for i, step in enumerate(steps) if "stage_ops verify-release" in step.get("run", ""))
+    assert steps[verify]["env"] == {"RELEASE_SHA256": "${{ needs.dev.outputs.release-sha256 }}"}
+    assert '--sha256 "$RELEASE_SHA256"' in steps[verify]["run"]
+    first_deploy = next(i for i, step in enumerate(steps) if step.get("run", "").startswith(".venv-sam/bin/sam deploy"))
+    assert steps.index(fetch) < verify < first_deploy
     for job in (dev, prod):
-        deploys = [s["run"] for s in job["steps"] if s.get("run", "").startswith("sam deploy")]
+        deploys = [s["run"] for s in job["steps"] if s.get("run", "").startswith(".venv-sam/bin/sam deploy")]
         assert deploys[0].count("--template-file packaged.yaml") == 1, deploys
         assert all("--role-arn" in command and "--no-fail-on-empty-changeset" in command for command in deploys)
     assert prod["needs"] == "dev"
@@ -110,6 +122,24 @@ def test_each_stage_has_its_own_role_environment_and_fails_closed_without_it() -
         assert credentials["with"]["role-to-assume"] == f"${{{{ vars.{variable} }}}}"
         assert "aws-access-key-id" not in credentials["with"]
         assert job["steps"].index(first) < job["steps"].index(credentials)
+
+
+def test_the_logs_show_no_account_alarm_address_or_url_and_sam_is_the_pinned_one() -> None:
+    """Public Actions logs show no account id, alarm address or URL; the SAM CLI is requirements-sam.txt's."""
+    for name, job in load_workflow(WORKFLOWS_DIR / "deploy.yml")["jobs"].items():
+        steps = job["steps"]
+        credentials = next(s for s in steps if s.get("uses", "").startswith("aws-actions/configure-aws-credentials@"))
+        assert credentials["with"]["mask-aws-account-id"] is True, name
+        masks = next(i for i, step in enumerate(steps) if '"$ALARM_EMAIL" "$ALARM_TOPIC_ARN"' in step.get("run", ""))
+        preflight = next(i for i, step in enumerate(steps) if "make preflight" in step.get("run", ""))
+        assert masks < preflight and "::add-mask::" in steps[masks]["run"], name
+        smoke = next(step for step in steps if step.get("id") == "smoke")
+        assert smoke["run"].index("::add-mask::${api_url}") < smoke["run"].index("smoke_test.sh"), name
+        scripts = scripts_of(job)
+        assert "make sam-setup" in scripts and not any("setup-sam" in s.get("uses", "") for s in steps), name
+        assert not re.search(r"(^|\s)sam (build|package|deploy)", scripts), name  # always .venv-sam/bin/sam
+        for variable in ("DEPLOY_REGION", "PROVISIONED_CONCURRENCY", "ALARM_EMAIL", "ALARM_TOPIC_ARN"):
+            assert job["env"][variable] == f"${{{{ vars.{variable} }}}}", (name, variable)
 
 
 def test_a_failed_smoke_test_rolls_the_stage_back() -> None:
