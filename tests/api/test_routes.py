@@ -188,6 +188,16 @@ def test_incoming_request_ids_are_echoed_when_safe(client: TestClient) -> None:
     assert response.headers["x-request-id"] != "bad id\nwith newline"
 
 
+@pytest.mark.parametrize("sent", ["trace-123\n", "trace-123\r\n", "\ntrace-123"])
+def test_a_request_id_with_a_line_break_is_replaced_not_echoed(client: TestClient, sent: str) -> None:
+    # GIVEN a safe-looking id with a line break at either end (a plain ASGI server hands it over as sent)
+    # WHEN it is sent; THEN the answer carries a fresh id, never the sent one, in the header and the body alike
+    response = client.get("/nope", headers={"x-request-id": sent})
+    error = assert_error(response, 404, "not_found")
+    assert "trace-123" not in error["request_id"]
+    assert "\n" not in response.headers["x-request-id"]
+
+
 def test_cors_answers_only_configured_origins(make_client: MakeClient) -> None:
     client = make_client(cors_allow_origins=("https://app.example",))
     preflight = {"access-control-request-method": "POST"}

@@ -25,7 +25,9 @@ from .errors import (
 )
 from .request_context import RequestContext, attach, attached, request_context
 
-_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+#: Matched whole (``fullmatch``): with ``^...$`` and ``match``, ``$`` also matches before a final newline, so an id
+#: ending in one would be echoed into a response header (issue 36, finding 6).
+_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
@@ -38,7 +40,7 @@ def _request(scope: Scope, headers: dict[str, str]) -> RequestContext:
     if context is not None:
         return context
     incoming = headers.get(REQUEST_ID_HEADER, "")
-    return attach(scope, RequestContext(incoming if _SAFE_REQUEST_ID.match(incoming) else str(uuid.uuid4())))
+    return attach(scope, RequestContext(incoming if _SAFE_REQUEST_ID.fullmatch(incoming) else str(uuid.uuid4())))
 
 
 def _media_type_error(method: str, headers: dict[str, str]) -> ServiceError | None:
