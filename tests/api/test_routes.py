@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from support import LABELS, MakeClient, assert_error
+from support import LABELS, MakeClient, assert_error, log_records, redirect_logs
 
 
 def test_predict_returns_a_full_distribution_over_six_labels(client: TestClient) -> None:
@@ -249,3 +249,16 @@ def test_health_names_no_model_location(make_client: MakeClient, tiny_model_dir:
     assert health.status_code == 200
     assert health.json()["model"].keys() == {"name", "backend"}
     assert str(tiny_model_dir) not in health.text and "s3://" not in health.text
+
+
+@pytest.mark.parametrize("headers", [{"host": "a:b"}, {"host": "a:1:2"}, {"x-forwarded-port": "abc"}])
+def test_an_unusable_host_or_forwarded_port_is_answered_and_logged(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, headers: dict[str, str]
+) -> None:
+    # GIVEN a plain ASGI server's request with a Host or X-Forwarded-Port that names no server address
+    stream = redirect_logs(monkeypatch)
+    # WHEN an open route and a prediction are asked for; THEN both are answered, each with its request log line
+    assert client.get("/health", headers=headers).status_code == 200
+    assert client.post("/predict", json={"text": "so happy"}, headers=headers).status_code == 200
+    lines = [record for record in log_records(stream.getvalue()) if record["message"] == "request"]
+    assert [line["status"] for line in lines] == [200, 200]

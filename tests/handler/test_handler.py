@@ -191,3 +191,44 @@ def test_a_refused_request_is_still_one_log_line_naming_the_error(
     (line,) = log_records(log_stream.getvalue())
     assert (line["message"], line["status"], line["error_code"]) == ("request", status, code)
     assert line["error_code"] == json.loads(response["body"])["error"]["code"]
+
+
+#: Host and X-Forwarded-Port values no server address can be read from (Mangum split and int() them).
+UNUSABLE_SERVER_HEADERS = [{"host": "a:b"}, {"host": "a:1:2"}, {"x-forwarded-port": "abc"}, {"host": "[::1]:443"}]
+
+
+def _with_headers(event: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+    """The event with these headers replacing theirs, in both header maps a REST (payload 1.0) event carries."""
+    for field in ("headers", "multiValueHeaders"):
+        if event.get(field):
+            kept = {name: value for name, value in event[field].items() if name.lower() not in headers}
+            added = {name: [value] if field == "multiValueHeaders" else value for name, value in headers.items()}
+            event[field] = {**kept, **added}
+    return event
+
+
+@pytest.mark.parametrize("headers", UNUSABLE_SERVER_HEADERS, ids=lambda headers: "=".join(*headers.items()))
+@pytest.mark.parametrize("event_file", ["health.json", "predict.json", "predict-rest-v1.json"])
+def test_an_unusable_host_or_forwarded_port_is_ignored_not_a_500(
+    handler_module: ModuleType, log_stream: io.StringIO, event_file: str, headers: dict[str, str]
+) -> None:
+    # GIVEN an open route and a prediction, each sent with a Host or X-Forwarded-Port that names no server address
+    event = _with_headers(load_event(event_file), headers)
+    # WHEN the function answers it
+    response = handler_module.handler(event, LocalLambdaContext())
+    # THEN the header is ignored: the request is answered as without it, and leaves its one log line for the alarms
+    assert response["statusCode"] == 200, response["body"]
+    (line,) = [record for record in log_records(log_stream.getvalue()) if record["message"] == "request"]
+    assert line["status"] == 200
+
+
+def test_an_event_the_gateway_cannot_read_still_writes_the_request_log_line(
+    handler_module: ModuleType, log_stream: io.StringIO
+) -> None:
+    # GIVEN an event Mangum cannot build a request from; WHEN it is answered (500, in the error shape)
+    event = {**load_event("health.json"), "headers": None}
+    response = handler_module.handler(event, LocalLambdaContext())
+    assert response["statusCode"] == 500
+    # THEN the request line the 5xx alarm counts is written, naming the error
+    (line,) = [record for record in log_records(log_stream.getvalue()) if record["message"] == "request"]
+    assert (line["status"], line["error_code"], line["path"]) == (500, "internal_error", "/health")

@@ -7,6 +7,7 @@ joins by adding a class here and an instance to that list, without touching the 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -22,6 +23,7 @@ from .gateway import (
     decode_body,
     direct_response,
     is_http_event,
+    method_and_path,
 )
 from .observability import DEADLINE_REFUSALS, WARMUP_PINGS
 from .request_context import RequestContext, attach
@@ -83,23 +85,41 @@ class ApiGatewaySource:
 
     def handle(self, event: dict[str, Any], context: Any, invocation: Invocation) -> dict[str, Any]:
         logger, request_id = self._services.observability.logger, invocation.request_id
+        started = time.perf_counter()
         remaining_ms = _remaining_ms(context)
         if remaining_ms is not None and remaining_ms < self._services.settings.min_remaining_ms:
             # Answer now, in the error shape, rather than start work Lambda would kill half-way (a bare 502).
             self._services.observability.record_metric(DEADLINE_REFUSALS, 1)
             logger.warning("deadline_too_close", extra={"request_id": request_id, "remaining_ms": remaining_ms})
-            return direct_response(event, DeadlineExceededError(), request_id)
+            return self._refuse(event, DeadlineExceededError(), request_id, started)
         try:
             event = decode_body(event)
         except BodyDecodeError:
-            return direct_response(event, InvalidBodyError(), request_id)
+            return self._refuse(event, InvalidBodyError(), request_id, started)
         try:
             return self._through_app(event, context, RequestContext(request_id))
         except Exception:
             # The app answers its own failures; this catches an event Mangum cannot read (e.g. "headers": null),
             # so the caller still gets the error shape and the log the stack trace, not a bare Lambda error.
             logger.exception("unhandled_event_error", extra={"request_id": request_id})
-            return direct_response(event, ServiceError(), request_id)
+            return self._refuse(event, ServiceError(), request_id, started)
+
+    def _refuse(self, event: dict[str, Any], error: ServiceError, request_id: str, started: float) -> dict[str, Any]:
+        """A reply built without the app, with the request's one log line all the same: the 5xx alarm counts
+        those lines (template.yaml: ServerErrorsMetricFilter), so a failure before the app must write one too."""
+        method, path = method_and_path(event)
+        self._services.observability.logger.info(
+            "request",
+            extra={
+                "request_id": request_id,
+                "method": method,
+                "path": path,
+                "status": error.status_code,
+                "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+                "error_code": error.code,
+            },
+        )
+        return direct_response(event, error, request_id)
 
     def _through_app(self, event: dict[str, Any], context: Any, request: RequestContext) -> dict[str, Any]:
         """Mangum's HTTP cycle (lifespan off), with the entry's request context handed to the app in the scope."""
