@@ -170,6 +170,14 @@ class KeyStore:
         self._key, self._fetched_at = key, now
         return self._key
 
+    def forget(self) -> None:
+        """Drop the cached key, so the next ``expected_key`` reads the store again.
+
+        A SnapStart snapshot is taken after init: a key fetched then would be written into the snapshot and reused,
+        however old, by every environment restored from it.
+        """
+        self._key, self._fetched_at = None, 0.0
+
     def _store_client(self, service: str) -> Any:
         if self._client is None:
             import boto3  # the runtime's; imported on first use so a cold start that never needs it skips it

@@ -9,11 +9,16 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import boto3
 import pytest
-from support import log_records, redirect_logs
+from moto import mock_aws
+from support import forget_handler, fresh_handler, load_event, log_records, redirect_logs
+
+from scripts.common.lambda_context import LocalLambdaContext
 
 Hook = Callable[..., Any]
 
@@ -99,3 +104,36 @@ def test_before_snapshot_leaves_a_failed_model_alone(
     assert records["snapshot_without_model"]["reason"] == "config.json is missing"
     assert "snapshot_warmed" not in records
     assert records["restored_from_snapshot"]["model_loaded"] is False
+
+
+def _status_with_key(module: ModuleType, key: str) -> int:
+    event = load_event("model.json")
+    event["headers"] = {**event["headers"], "x-api-key": key}
+    status: int = module.handler(event, LocalLambdaContext())["statusCode"]
+    return status
+
+
+@mock_aws
+def test_after_a_restore_the_next_request_fetches_the_key_again(
+    tiny_model_dir: Path, fake_snapshot_restore: FakeSnapshotRestore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the zip flavor's init with a key required: the key is fetched, then the snapshot is taken
+    secrets = boto3.client("secretsmanager", region_name="us-east-1")
+    secrets.create_secret(Name="emotion-key", SecretString="key-at-publication")
+    fresh_handler(monkeypatch, tiny_model_dir, backend="onnx", API_KEY_SECRET_NAME="emotion-key")
+    sys.modules.pop("app.snapstart", None)
+    module = importlib.import_module("app.snapstart")
+    try:
+        assert _status_with_key(module, "key-at-publication") == 200
+        for hook in fake_snapshot_restore.before_snapshot:
+            hook()
+        # WHEN the key is rotated while the snapshot waits (well within API_KEY_CACHE_SECONDS), then it is restored
+        secrets.put_secret_value(SecretId="emotion-key", SecretString="rotated-key")
+        for hook in fake_snapshot_restore.after_restore:
+            hook()
+        # THEN the restored environment's first request reads the store: the new key works, the old one no longer
+        assert _status_with_key(module, "rotated-key") == 200
+        assert _status_with_key(module, "key-at-publication") == 401
+    finally:
+        sys.modules.pop("app.snapstart", None)
+        forget_handler()

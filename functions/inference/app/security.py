@@ -62,6 +62,10 @@ class ApiKeyGuard:
             with contextlib.suppress(KeyUnavailableError):
                 self._expected_key()
 
+    def forget_key(self) -> None:
+        """Drop the cached key: the next request that needs it fetches it again (SnapStart's hooks call this)."""
+        self._store.forget()
+
     def is_valid(self, presented: str | None) -> bool:
         """True when no key is required or ``presented`` matches; raises KeyUnavailableError if it can't tell."""
         if not self.is_required:

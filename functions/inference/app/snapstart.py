@@ -4,6 +4,8 @@ With SnapStart, Lambda runs the init phase once, when a version is published, an
 snapshot of its memory. Importing ``app.handler`` already loads the model during init; the before-snapshot hook also
 runs one prediction, so the snapshot holds an ONNX Runtime session and tokenizer that have done real work (memory
 arenas allocated, lazy code paths imported) and a restored environment answers its first request at full speed.
+The API key fetched during init is dropped before the snapshot and again after a restore: the snapshot holds no key,
+and a restored environment reads the current one on its first keyed request, not the one of publication day.
 
 ``snapshot_restore_py`` is preinstalled in Lambda's Python runtimes and pinned in layers/dependencies/requirements.txt.
 """
@@ -29,6 +31,7 @@ def warm_up_before_snapshot() -> None:
     An exception here fails the snapshot and so the version's publication: a model that cannot predict is refused
     at deploy time instead of in every restored environment.
     """
+    services.api_key_guard.forget_key()
     classifier = services.model_state.wait()
     if classifier is None:
         logger.warning("snapshot_without_model", extra={"reason": services.model_state.failure})
@@ -43,5 +46,6 @@ def warm_up_before_snapshot() -> None:
 
 @register_after_restore  # type: ignore[untyped-decorator]
 def log_restore() -> None:
-    """Mark in the logs where an environment restored from the snapshot starts."""
+    """Mark in the logs where an environment restored from the snapshot starts; make it fetch the API key afresh."""
+    services.api_key_guard.forget_key()
     logger.info("restored_from_snapshot", extra={"model_loaded": services.model_state.classifier is not None})
