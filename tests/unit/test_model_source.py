@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from support import assert_error
 import app.classifier
 from app.api import build_app
 from app.backends import ModelLoadError
-from app.model_source import download_s3_model, model_digest, resolve_model_dir, split_s3_uri
+from app.model_source import download_s3_model, model_digest, resolve_model_dir, sha256_of, split_s3_uri
 from app.settings import Settings
 
 
@@ -95,6 +96,18 @@ def test_a_model_matching_model_sha256_is_loaded(tiny_model_dir: Path, tmp_path:
     assert (model_dir / "config.json").read_bytes() == (tiny_model_dir / "config.json").read_bytes()
 
 
+def _start_with_s3_model(s3: object, *, released: Path, cache: Path) -> TestClient:
+    """The function started, as a new execution environment, on s3://models/emotion/v1 with MODEL_SHA256 set to
+    the digest of the folder ``released``."""
+    settings = Settings(
+        model_s3_uri="s3://models/emotion/v1", model_sha256=documented_digest(released), model_cache_dir=cache
+    )
+    app.classifier.reset_model_cache()
+    client = TestClient(build_app(settings, s3_client=s3), raise_server_exceptions=False)
+    app.classifier.reset_model_cache()
+    return client
+
+
 @mock_aws
 def test_a_model_changed_in_s3_is_refused_before_it_is_loaded(
     tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -108,15 +121,8 @@ def test_a_model_changed_in_s3_is_refused_before_it_is_loaded(
     client.put_object(Bucket="models", Key="emotion/v1/config.json", Body=json.dumps(config).encode())
     loads: list[Path] = []
     monkeypatch.setattr(app.classifier, "load_backend", lambda kind, model_dir, **_: loads.append(model_dir))
-    settings = Settings(
-        model_s3_uri="s3://models/emotion/v1",
-        model_sha256=documented_digest(tiny_model_dir),
-        model_cache_dir=tmp_path / "cache",
-    )
     # WHEN the function starts; THEN nothing is loaded, the copy is not kept, and the API says the model is unavailable
-    app.classifier.reset_model_cache()
-    client_app = TestClient(build_app(settings, s3_client=client), raise_server_exceptions=False)
-    app.classifier.reset_model_cache()
+    client_app = _start_with_s3_model(client, released=tiny_model_dir, cache=tmp_path / "cache")
     assert loads == []
     assert not (tmp_path / "cache").exists()
     assert_error(client_app.get("/health"), 503, "model_unavailable")
@@ -137,3 +143,55 @@ def test_a_bad_model_sha256_fails_the_cold_start_naming_it(
         monkeypatch.setenv(name, value)
     with pytest.raises(ValueError, match=message):
         Settings()
+
+
+def _with_trust_file(tiny_model_dir: Path, target: Path) -> Path:
+    """The tiny model plus a trust.json fitted for its int8 graph (temperature 2): it loads with trust_fitted true."""
+    shutil.copytree(tiny_model_dir, target)
+    weights = target / "model.int8.onnx"
+    fitted = {"fitted_for": {weights.name: sha256_of(weights)}, "thresholds": {}, "temperature": 2.0}
+    (target / "trust.json").write_text(json.dumps(fitted), encoding="utf-8")
+    return target
+
+
+@mock_aws
+@pytest.mark.parametrize("is_forged", [False, True], ids=["as released", "trust.json hidden in a key's newline"])
+def test_a_key_with_a_newline_cannot_stand_in_for_the_trust_file(
+    tiny_model_dir: Path, tmp_path: Path, is_forged: bool
+) -> None:
+    # GIVEN a model released with its trust file, and MODEL_SHA256 set to its digest
+    model_dir = _with_trust_file(tiny_model_dir, tmp_path / "released")
+    client = boto3.client("s3", region_name="us-east-1")
+    client.create_bucket(Bucket="models")
+    _upload(client, model_dir, "models", "emotion/v1")
+    if is_forged:
+        # WHEN someone with write access to the prefix folds trust.json's listing line into a key name and deletes
+        # it: the listing, and so the digest, is byte for byte the released one
+        forged = f"tokenizer_config.json\n{sha256_of(model_dir / 'trust.json')}  trust.json"
+        client.put_object(
+            Bucket="models", Key=f"emotion/v1/{forged}", Body=(model_dir / "tokenizer_config.json").read_bytes()
+        )
+        client.delete_object(Bucket="models", Key="emotion/v1/tokenizer_config.json")
+        client.delete_object(Bucket="models", Key="emotion/v1/trust.json")
+    client_app = _start_with_s3_model(client, released=model_dir, cache=tmp_path / "cache")
+    health = client_app.get("/health")
+    if is_forged:
+        # THEN the service refuses to serve that model; nothing of it is kept for a later cold start
+        assert_error(health, 503, "model_unavailable")
+        assert_error(client_app.post("/predict", json={"text": "hi"}), 503, "model_unavailable")
+        assert not (tmp_path / "cache").exists()
+    else:
+        # (and the model as released loads, calibrated by its trust file)
+        assert health.status_code == 200
+        assert health.json()["trust_fitted"] is True
+        assert client_app.post("/predict", json={"text": "hi"}).status_code == 200
+
+
+def test_the_digest_refuses_a_file_name_that_could_forge_a_listing_line(tiny_model_dir: Path, tmp_path: Path) -> None:
+    # GIVEN a model folder in which one file's name holds a newline (however it got there)
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model_dir)
+    (model_dir / "config.json").rename(model_dir / f"config.json\n{'0' * 64}  trust.json")
+    # WHEN its digest is taken; THEN it is refused rather than computed over an ambiguous listing
+    with pytest.raises(ModelLoadError, match="control character"):
+        model_digest(model_dir)

@@ -3,6 +3,11 @@
 With MODEL_SHA256 set, a model from S3 is loaded only when its digest matches (``model_digest``): the sha256 of the
 ``sha256sum`` listing of every file, paths relative to the prefix, sorted by byte value. docs/configuration.md's
 "Model digest" gives the one shell command that computes it from the folder uploaded.
+
+The listing is read back unambiguously only while no name holds a line break: S3 keys may, and a key
+``tokenizer_config.json\n<sha of trust.json>  trust.json`` once stood in for two files, so that trust.json could be
+deleted without changing the digest (issue 36, finding 1). A name with a control character or a backslash (which
+``sha256sum`` escapes) is refused before anything is downloaded, and again by ``model_digest``.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
+import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +31,7 @@ __all__ = [
     "S3_RETRIES",
     "S3Client",
     "download_s3_model",
+    "is_listable_name",
     "model_digest",
     "resolve_model_dir",
     "sha256_of",
@@ -63,8 +70,18 @@ def model_digest(model_dir: Path) -> str:
     for name in files:
         if name == _COMPLETE_MARKER:
             continue
+        if not is_listable_name(name):
+            raise ModelLoadError("a model file name holds a control character or a backslash")
         listing.update(f"{sha256_of(model_dir / name)}  {name}\n".encode())
     return listing.hexdigest()
+
+
+def is_listable_name(name: str) -> bool:
+    """Whether a file name gives exactly one line of the digest's listing, the same one ``sha256sum`` writes.
+
+    A control character (a newline above all) could forge further lines; ``sha256sum`` escapes a backslash.
+    """
+    return bool(name) and not any(char == "\\" or unicodedata.category(char) == "Cc" for char in name)
 
 
 def sha256_of(path: Path) -> str:
@@ -103,6 +120,10 @@ def download_s3_model(uri: str, cache_dir: Path, *, s3_client: S3Client | None =
         ]
         if not keys:
             raise ModelLoadError(f"no objects under {uri}")
+        if not all(is_listable_name(key[len(prefix) :]) for key in keys):
+            raise ModelLoadError(
+                f"refusing the model under {uri}: an object key holds a control character or a backslash"
+            )
         for key in keys:
             relative = Path(key[len(prefix) :])
             if relative.is_absolute() or ".." in relative.parts:
