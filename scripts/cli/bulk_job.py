@@ -1,10 +1,11 @@
 """Classify a large file on AWS: the stack's Step Functions Distributed Map, watched with a progress bar.
 
     python -m scripts.cli.bulk_job messages.csv labelled.csv --stack emotion-api-prod
-    python -m scripts.cli.bulk_job s3://my-bucket/exports/messages.jsonl labelled.jsonl --stack emotion-api-prod
+    python -m scripts.cli.bulk_job s3://<bulk bucket>/input/messages.jsonl labelled.jsonl --stack emotion-api-prod
 
-A local file is uploaded to the stack's bulk bucket under ``input/``; an ``s3://`` URI is read where it is (the
-state machine's role may read only the bulk bucket's ``input/`` prefix). The execution is started, its map run's
+A local file is uploaded to the stack's bulk bucket under ``input/``; an ``s3://`` URI is read where it is, and must
+lie there too: anything else (another job's results under ``output/`` above all) is refused here, and again by the
+state machine's CheckInput state, before anything is read. The execution is started, its map run's
 item counters drive a progress bar until it ends, then the result files its map run wrote are read and merged with
 the input rows, in input order, into one CSV or JSON Lines file (by extension) with the same added columns as
 ``make classify`` (scripts/cli/classify.py).
@@ -31,10 +32,21 @@ from app.bulk import result_of
 from scripts.cli.classify import ENCODING, INVALID_ROW, Writer, read_rows
 
 POLL_SECONDS = 2.0
+#: Where job inputs lie in the bulk bucket; results go under ``output/``.
+INPUT_PREFIX = "input/"
 
 
 class JobError(RuntimeError):
     """The execution failed, was aborted, or left no results."""
+
+
+def is_job_input(input_bucket: str, key: str, *, bucket: str) -> bool:
+    """Whether a job may read this object: under the bulk bucket's ``input/``, without a ``..`` segment.
+
+    The state machine may also read ``output/`` (its result writer needs it), so a caller-chosen key there would
+    hand one job another job's results. template.yaml's ``CheckInput`` state applies the same rule.
+    """
+    return input_bucket == bucket and key.startswith(INPUT_PREFIX) and ".." not in key.split("/")
 
 
 def split_s3(uri: str) -> tuple[str, str]:
@@ -62,9 +74,11 @@ def start(
     job = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
     if source.startswith("s3://"):
         input_bucket, key = split_s3(source)
+        if not is_job_input(input_bucket, key, bucket=bucket):
+            raise JobError(f"a job reads its input only from s3://{bucket}/{INPUT_PREFIX}...: {source}")
     else:
         path = Path(source)
-        input_bucket, key = bucket, f"input/{job}/{path.name}"
+        input_bucket, key = bucket, f"{INPUT_PREFIX}{job}/{path.name}"
         s3.upload_file(str(path), input_bucket, key)
     input_type = "CSV" if key.lower().endswith(".csv") else "JSONL"
     execution = stepfunctions.start_execution(

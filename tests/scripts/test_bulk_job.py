@@ -203,6 +203,29 @@ def test_results_that_are_not_this_executions_own_are_refused(manifest_key: str,
         bulk_job.result_rows(s3, BUCKET, execution)
 
 
+@mock_aws
+@pytest.mark.parametrize(
+    "source",
+    [
+        f"s3://{BUCKET}/{RESULTS}/SUCCEEDED_0.json",  # another job's results
+        f"s3://{BUCKET}/input/../{RESULTS}/SUCCEEDED_0.json",
+        f"s3://{BUCKET}/messages.csv",
+        "s3://someone-elses-bucket/input/messages.csv",
+    ],
+)
+def test_an_input_outside_the_bulk_buckets_input_prefix_is_refused(source: str, tmp_path: Path) -> None:
+    # GIVEN a caller who points a job at an object outside s3://<bulk bucket>/input/
+    clients, _ = _clients()
+    started: list[dict[str, Any]] = []
+    clients["stepfunctions"].meta.events.register(
+        "before-parameter-build.sfn.StartExecution", lambda params, **_: started.append(params)
+    )
+    # WHEN the job is run; THEN it is refused before any execution starts
+    with pytest.raises(bulk_job.JobError, match="only from s3://emotion-bulk/input/"):
+        bulk_job.run(source, tmp_path / "out.csv", stack="emotion-api-prod", clients=clients, progress=False)
+    assert started == []
+
+
 def test_s3_uris_are_parsed_strictly() -> None:
     assert bulk_job.split_s3("s3://bucket/a/b.csv") == ("bucket", "a/b.csv")
     for bad in ("bucket/a.csv", "s3://bucket", "s3:///a.csv"):

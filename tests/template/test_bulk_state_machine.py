@@ -106,6 +106,55 @@ def test_two_jobs_given_one_output_prefix_still_write_apart(definition: dict[str
         assert state["ResultWriter"]["Parameters"]["Prefix.$"] == "$.output_prefix"
 
 
+def _matches(rule: dict[str, Any], given: dict[str, Any]) -> bool:
+    """One Choice rule over the input: the comparisons CheckInput uses (And, Not, StringEquals, StringMatches)."""
+    if "And" in rule:
+        return all(_matches(inner, given) for inner in rule["And"])
+    if "Not" in rule:
+        return not _matches(rule["Not"], given)
+    value = functools.reduce(lambda node, name: node[name], rule["Variable"][2:].split("."), given)
+    if "StringEquals" in rule:
+        return bool(value == rule["StringEquals"])
+    pattern = ".*".join(re.escape(part) for part in rule["StringMatches"].split("*"))
+    return re.fullmatch(pattern, value, flags=re.DOTALL) is not None
+
+
+def _next_after_choice(state: dict[str, Any], given: dict[str, Any]) -> str:
+    for choice in state["Choices"]:
+        if _matches(choice, given):
+            return str(choice["Next"])
+    return str(state["Default"])
+
+
+@pytest.mark.parametrize(
+    ("bucket", "key", "is_read"),
+    [
+        ("{bulk}", "input/20261127T000000Z-1a2b3c4d/messages.csv", True),
+        ("{bulk}", "output/other-job/7f3c/SUCCEEDED_0.json", False),  # another job's results
+        ("{bulk}", "input/../output/other-job/7f3c/SUCCEEDED_0.json", False),
+        ("{bulk}", "messages.csv", False),
+        ("someone-elses-bucket", "input/messages.csv", False),
+    ],
+)
+def test_a_job_reads_only_the_bulk_buckets_input_prefix(
+    rendered: dict[str, Any], definition: dict[str, Any], bucket: str, key: str, is_read: bool
+) -> None:
+    # GIVEN a job started with a caller-chosen bucket and key
+    bulk = json.dumps(rendered["Resources"][MACHINE]["Properties"]["DefinitionSubstitutions"]["Bucket"])
+    assert bulk == json.dumps({"Ref": "BulkBucket"})
+    job = {"bucket": bucket.replace("{bulk}", "0"), "key": key, "input_type": "CSV", "text_field": "text"}
+    states = definition["States"]
+    settings = _pass_state(states["Settings"], job, {"Execution": {"Name": "job-b"}})
+    # WHEN it leaves the Settings state; THEN only a key under input/ reaches a map state, whose reader reads it
+    outcome = states[_next_after_choice(states[states["Settings"]["Next"]], settings)]
+    if is_read:
+        assert outcome is states["Format"]
+    else:
+        assert outcome["Type"] == "Fail" and outcome["Error"] == "InputOutsideInputPrefix"
+    for state in _maps(definition).values():
+        assert state["ItemReader"]["Parameters"] == {"Bucket.$": "$.bucket", "Key.$": "$.key"}
+
+
 def _statements(rendered: dict[str, Any]) -> list[dict[str, Any]]:
     role = rendered["Resources"][f"{MACHINE}Role"]["Properties"]
     return [statement for policy in role.get("Policies", []) for statement in policy["PolicyDocument"]["Statement"]]
