@@ -198,11 +198,12 @@ cold-start: $(VENV)/.installed ## Where a cold start goes, image and zip flavors
 
 IN ?=
 OUT ?=
+KEEP_FORMULAS ?=
 
 .PHONY: classify
-classify: $(VENV)/.installed ## Classify a CSV (text column) or JSON Lines (text field) file: make classify IN=in.csv OUT=out.csv
+classify: $(VENV)/.installed ## Classify a CSV (text column) or JSON Lines (text field) file: make classify IN=in.csv OUT=out.csv [KEEP_FORMULAS=1]
 	@test -n "$(IN)" -a -n "$(OUT)" || { echo "usage: make classify IN=<file.csv|.jsonl> OUT=<file.csv|.jsonl>" >&2; exit 2; }
-	$(PY) -m scripts.cli.classify "$(IN)" "$(OUT)"
+	$(PY) -m scripts.cli.classify "$(IN)" "$(OUT)" $(if $(KEEP_FORMULAS),--keep-formulas)
 
 .PHONY: batch-invariance
 batch-invariance: $(VENV)/.installed ## One call per text vs a static, smoothed int8 graph: accuracy, trust, speed (docs/batch-invariance.md)

@@ -29,7 +29,7 @@ from typing import Any
 
 from app.backends.base import EMOTIONS
 from app.bulk import result_of
-from scripts.cli.classify import ENCODING, INVALID_ROW, Writer, read_rows
+from scripts.cli.classify import ENCODING, INVALID_ROW, KEEP_FORMULAS_HELP, Writer, read_rows
 
 POLL_SECONDS = 2.0
 #: Where job inputs lie in the bulk bucket; results go under ``output/``.
@@ -139,12 +139,17 @@ def result_rows(s3: Any, bucket: str, execution: dict[str, Any]) -> dict[int, di
     return results
 
 
-def merge(source: Path, target: Path, results: dict[int, dict[str, Any]], labels: Sequence[str]) -> dict[str, int]:
-    """Input rows in order with their results; a row without one (its batch failed) gets error ``batch_failed``."""
+def merge(
+    source: Path, target: Path, results: dict[int, dict[str, Any]], labels: Sequence[str], *, keep_formulas: bool
+) -> dict[str, int]:
+    """Input rows in order with their results; a row without one (its batch failed) gets error ``batch_failed``.
+
+    CSV cells that would run as formulas are defused unless ``keep_formulas`` (scripts/cli/classify.py: Writer).
+    """
     header, rows = read_rows(source)
     counts = {"rows": 0, "missing": 0}
     with target.open("w", newline="", **ENCODING) as handle:
-        writer = Writer(handle, target, header, labels)
+        writer = Writer(handle, target, header, labels, keep_formulas=keep_formulas)
         for index, row in enumerate(rows):
             result = results.get(index)
             if result is None:
@@ -175,6 +180,7 @@ def run(
     clients: dict[str, Any] | None = None,
     progress: bool = True,
     sleep: Callable[[float], None] = time.sleep,
+    keep_formulas: bool = False,
 ) -> dict[str, Any]:
     """The whole job: start, watch, merge. ``clients`` (s3, stepfunctions, cloudformation) are injected in tests."""
     from tqdm import tqdm
@@ -204,7 +210,9 @@ def run(
     results = result_rows(clients["s3"], bucket, execution)
     labels = sorted(EMOTIONS)
     with tempfile.TemporaryDirectory() as scratch:
-        counts = merge(local_copy(clients["s3"], source, Path(scratch)), target, results, labels)
+        counts = merge(
+            local_copy(clients["s3"], source, Path(scratch)), target, results, labels, keep_formulas=keep_formulas
+        )
     return {"execution": execution_arn, "status": status, **counts}
 
 
@@ -214,9 +222,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("output", type=Path, help="where to write the merged result: .csv or .jsonl")
     parser.add_argument("--stack", required=True, help="the deployed stack (its outputs name the bucket and machine)")
     parser.add_argument("--text-field", default="text")
+    parser.add_argument("--keep-formulas", action="store_true", help=KEEP_FORMULAS_HELP)
     args = parser.parse_args(argv)
     try:
-        summary = run(args.input, args.output, stack=args.stack, text_field=args.text_field)
+        summary = run(
+            args.input, args.output, stack=args.stack, text_field=args.text_field, keep_formulas=args.keep_formulas
+        )
     except JobError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

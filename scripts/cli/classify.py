@@ -9,6 +9,10 @@ text, invalid UTF-8, not a JSON object) gets an error code (``app.bulk.ROW_ERROR
 the file goes on. Rows are streamed in chunks, so memory stays flat however large the file; one worker process
 per CPU classifies chunks, each text in its own model call as ``POST /predict`` runs it, so every answer is the
 API's (``app.bulk.classify_rows`` says why batches are not used). A progress bar on stderr shows texts per second.
+
+A CSV cell that a spreadsheet would run as a formula (it starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+return) is written with a leading ``'``, as OWASP advises against CSV injection: input texts are anyone's, and
+``=HYPERLINK(...)`` or ``+cmd|...`` must not come back live. ``--keep-formulas`` writes every cell as read.
 """
 
 from __future__ import annotations
@@ -30,12 +34,21 @@ from scripts.common.service import load_classifier
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL = ROOT / "functions" / "inference" / "model"
 CHUNK_ROWS = 256
+KEEP_FORMULAS_HELP = "write CSV cells that start like a formula (=, +, -, @) as read, without the leading '"
 #: A line of a JSON Lines file that is not a JSON object.
 INVALID_ROW = "invalid_row"
 #: Bytes that are not UTF-8 are read as lone surrogates (``surrogateescape``), which the row rules refuse.
 ENCODING = {"encoding": "utf-8", "errors": "surrogateescape"}
 
+#: What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
 _worker: dict[str, Any] = {}
+
+
+def defused(cell: str) -> str:
+    """The cell with a leading ``'`` when a spreadsheet would read it as a formula; unchanged otherwise."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
 
 
 def _start_worker(model_dir: str, max_chars: int) -> None:
@@ -105,14 +118,29 @@ def chunked(rows: Iterator[dict[str, Any] | None], size: int) -> Iterator[list[d
 
 
 class Writer:
-    """CSV (input columns, then the answers; lists joined by ';') or JSON Lines (input fields plus the answers)."""
+    """CSV (input columns, then the answers; lists joined by ';') or JSON Lines (input fields plus the answers).
 
-    def __init__(self, handle: TextIO, path: Path, header: list[str] | None, labels: Sequence[str]) -> None:
+    CSV cells, the header's included, are ``defused`` unless ``keep_formulas``: the file is meant for spreadsheets.
+    """
+
+    def __init__(
+        self,
+        handle: TextIO,
+        path: Path,
+        header: list[str] | None,
+        labels: Sequence[str],
+        *,
+        keep_formulas: bool = False,
+    ) -> None:
         self._handle = handle
         self._csv = path.suffix.lower() == ".csv"
         self._added = ["emotion", "confidence", *labels, "reliable", "warnings", "error"]
         self._writer: csv.DictWriter[str] | None = None
         self._header = header
+        self._keep_formulas = keep_formulas
+
+    def _cell(self, value: Any) -> Any:
+        return defused(value) if isinstance(value, str) and not self._keep_formulas else value
 
     def write(self, row: dict[str, Any] | None, result: dict[str, Any]) -> None:
         row = dict(row or {})
@@ -121,14 +149,14 @@ class Writer:
                 columns = self._header if self._header is not None else list(row)
                 fields = [*columns, *(name for name in self._added if name not in columns)]
                 self._writer = csv.DictWriter(self._handle, fieldnames=fields, extrasaction="ignore")
-                self._writer.writeheader()
-            flat = {key: "" if value is None else value for key, value in row.items()}
+                self._writer.writerow({name: self._cell(name) for name in fields})
+            flat = {key: "" if value is None else self._cell(value) for key, value in row.items()}
             for key, value in result.items():
                 if isinstance(value, list):
                     value = ";".join(value)
                 elif isinstance(value, bool):
                     value = str(value).lower()
-                flat[key] = "" if value is None else value
+                flat[key] = "" if value is None else self._cell(value)
             self._writer.writerow(flat)
         else:
             self._handle.write(json.dumps({**row, **result}, ensure_ascii=False) + "\n")
@@ -143,6 +171,7 @@ def classify_file(
     model_dir: Path = DEFAULT_MODEL,
     max_chars: int = 5000,
     progress: bool = True,
+    keep_formulas: bool = False,
 ) -> dict[str, Any]:
     """Classify ``source`` into ``target``; returns counts and throughput."""
     from tqdm import tqdm
@@ -166,7 +195,7 @@ def classify_file(
         target.open("w", newline="", **ENCODING) as handle,
         tqdm(total=count_rows(source), unit="text", disable=not progress, file=sys.stderr, smoothing=0.1) as bar,
     ):
-        writer = Writer(handle, target, header, labels)
+        writer = Writer(handle, target, header, labels, keep_formulas=keep_formulas)
 
         def write_oldest() -> None:
             chunk, future = pending.popleft()
@@ -199,13 +228,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, help="worker processes (default: one per available CPU)")
     parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--keep-formulas", action="store_true", help=KEEP_FORMULAS_HELP)
     args = parser.parse_args(argv)
     for path, role in ((args.input, "input"), (args.output, "output")):
         if path.suffix.lower() not in (".csv", ".jsonl"):
             parser.error(f"the {role} must end in .csv or .jsonl: {path}")
     summary = classify_file(
         args.input, args.output, text_field=args.text_field, workers=args.workers, model_dir=args.model_dir,
-        progress=not args.quiet,
+        progress=not args.quiet, keep_formulas=args.keep_formulas,
     )  # fmt: skip
     print(json.dumps(summary), file=sys.stderr)
     return 0

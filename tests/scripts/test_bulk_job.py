@@ -231,3 +231,21 @@ def test_s3_uris_are_parsed_strictly() -> None:
     for bad in ("bucket/a.csv", "s3://bucket", "s3:///a.csv"):
         with pytest.raises(ValueError):
             bulk_job.split_s3(bad)
+
+
+@pytest.mark.parametrize("keep_formulas", [False, True], ids=["by default", "--keep-formulas"])
+def test_merged_csv_cells_that_would_run_as_formulas_are_escaped_unless_kept(
+    tmp_path: Path, keep_formulas: bool
+) -> None:
+    # GIVEN a job's input whose text starts like a spreadsheet formula, and that row's result
+    source = tmp_path / "messages.csv"
+    source.write_text('id,text\nm1,"=HYPERLINK(""https://evil.example"")"\n', encoding="utf-8")
+    # WHEN the results are merged into a CSV
+    target = tmp_path / "labelled.csv"
+    bulk_job.merge(source, target, {0: _result(0, "joy")}, LABELS, keep_formulas=keep_formulas)
+    # THEN the text comes back behind a leading ' by default, as read with --keep-formulas
+    with target.open(newline="", encoding="utf-8") as handle:
+        (row,) = list(csv.DictReader(handle))
+    formula = '=HYPERLINK("https://evil.example")'
+    assert row["text"] == (formula if keep_formulas else "'" + formula)
+    assert row["emotion"] == "joy"

@@ -85,3 +85,32 @@ def test_json_lines_keep_fields_and_mark_rows_that_are_not_objects(tmp_path: Pat
 def test_the_command_refuses_other_formats(tmp_path: Path) -> None:
     with pytest.raises(SystemExit):
         classify.main([str(tmp_path / "in.txt"), str(tmp_path / "out.csv")])
+
+
+#: Cells a spreadsheet would run (OWASP's CSV injection list), in the text column and in a column passed through.
+FORMULAS = ["=HYPERLINK(\"https://evil.example\",\"click\")", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A2)",
+            "\t=1+1", "\r=1+1"]  # fmt: skip
+
+
+@pytest.mark.parametrize("keep_formulas", [False, True], ids=["by default", "--keep-formulas"])
+def test_csv_cells_that_would_run_as_formulas_are_escaped_unless_kept(
+    tmp_path: Path, tiny_model_dir: Path, keep_formulas: bool
+) -> None:
+    # GIVEN a CSV whose texts, another column and even a header name start like spreadsheet formulas
+    source, target = tmp_path / "in.csv", tmp_path / "out.csv"
+    with source.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "=note"])
+        writer.writerows([formula, formula] for formula in [*FORMULAS, "i am happy"])
+    # WHEN it is classified into a CSV
+    flags = ["--keep-formulas"] if keep_formulas else []
+    classify.main([str(source), str(target), "--workers", "1", "--model-dir", str(tiny_model_dir), "--quiet", *flags])
+    # THEN by default each such cell comes back behind a leading ' (shown as text), the others as they were;
+    # with --keep-formulas every cell comes back exactly as read
+    with target.open(newline="", encoding="utf-8") as handle:
+        header, *rows = list(csv.reader(handle))
+    expected = FORMULAS if keep_formulas else ["'" + formula for formula in FORMULAS]
+    assert header[:2] == (["text", "=note"] if keep_formulas else ["text", "'=note"])
+    assert [row[0] for row in rows] == [*expected, "i am happy"]
+    assert [row[1] for row in rows] == [*expected, "i am happy"]
+    assert all(row[header.index("error")] == "" for row in rows)  # every text was still classified as sent
