@@ -112,6 +112,10 @@ class FakeBackend:
         self.info = ModelInfo(config.name, source, "FakeBackend", 0, 512, "fake", weights)
         self.calls: list[list[str]] = []
 
+    def count_tokens(self, texts: Any) -> list[int]:
+        """A token per word, plus the two special tokens a real tokenizer adds."""
+        return [len(text.split()) + 2 for text in texts]
+
     def run(self, texts: Any) -> Any:
         """Logits whose softmax gives the keyword's emotion 0.9 and the others 0.02 each; no features."""
         from app.backends import ModelOutput

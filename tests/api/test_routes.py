@@ -8,6 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 from support import LABELS, MakeClient, assert_error, log_records, redirect_logs
 
+from app.api import build_app
+from app.settings import Settings
+
 
 def test_predict_returns_a_full_distribution_over_six_labels(client: TestClient) -> None:
     response = client.post("/predict", json={"text": "what a lovely surprise"})
@@ -262,3 +265,32 @@ def test_an_unusable_host_or_forwarded_port_is_answered_and_logged(
     assert client.post("/predict", json={"text": "so happy"}, headers=headers).status_code == 200
     lines = [record for record in log_records(stream.getvalue()) if record["message"] == "request"]
     assert [line["status"] for line in lines] == [200, 200]
+
+
+def test_the_costliest_batch_of_the_limits_is_refused_by_the_work_bound(client: TestClient) -> None:
+    # GIVEN the default limits, under which MAX_BATCH texts of MAX_TEXT_CHARS each cost some 25-50 normal batches
+    # WHEN that request is sent; THEN it is refused before any model work, in the one error shape, saying why
+    error = assert_error(
+        client.post("/predict/batch", json={"texts": ["so happy " * 555] * 32}), 422, "request_too_long"
+    )
+    assert "4096 tokens" in error["message"]
+    # AND an ordinary full batch still passes
+    assert client.post("/predict/batch", json={"texts": ["I miss you so much, come home soon"] * 32}).status_code == 200
+
+
+def test_the_work_bound_counts_the_tokens_the_model_reads(
+    tiny_model_dir: Path, real_backend: str, reset_model: None
+) -> None:
+    # GIVEN the tiny model, which reads at most 64 tokens of a text, and a bound of 512 tokens a request
+    client = TestClient(
+        build_app(Settings(model_path=tiny_model_dir, model_backend=real_backend, max_request_tokens=512)),
+        raise_server_exceptions=False,
+    )
+    long_text = "what a lovely surprise " * 100  # far beyond 64 tokens: it counts 64, as the model reads it
+    # WHEN eight such texts are sent (8 x 64 = 512 tokens); THEN they are classified, on either route
+    assert client.post("/predict/batch", json={"texts": [long_text] * 8}).status_code == 200
+    assert client.post("/", json={"inputs": [long_text] * 8}).status_code == 200
+    # AND a ninth is over the bound: refused on either route, while one such text alone always passes
+    assert_error(client.post("/predict/batch", json={"texts": [long_text] * 9}), 422, "request_too_long")
+    assert_error(client.post("/", json={"inputs": [long_text] * 9}), 422, "request_too_long")
+    assert client.post("/predict", json={"text": long_text}).status_code == 200

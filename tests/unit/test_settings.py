@@ -39,6 +39,10 @@ def test_a_bad_value_names_its_variable(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("MAX_BATCH", "lots")
     with pytest.raises(ValidationError, match="max_batch"):
         Settings()
+    monkeypatch.delenv("MAX_BATCH")
+    monkeypatch.setenv("MAX_REQUEST_TOKENS", "100")  # below one text of the model's length
+    with pytest.raises(ValidationError, match="max_request_tokens"):
+        Settings()
 
 
 def test_cors_origins_are_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -49,6 +49,10 @@ class Classifier:
         """The backend under the trust checks: offline tools score and fit on its raw outputs."""
         return self._backend
 
+    def count_tokens(self, texts: Sequence[str]) -> int:
+        """Tokens the model would read of all these texts together: what one request's work grows with."""
+        return sum(self._backend.count_tokens(texts))
+
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         """Classify texts, each in its own model call; the whole call is one traced subsegment and metrics record.
 

@@ -54,6 +54,12 @@ class BatchTooLargeError(InvalidInputError):
     code = "batch_too_large"
 
 
+class RequestTooLongError(InvalidInputError):
+    """Raised when the model would read more tokens of one request's texts together than MAX_REQUEST_TOKENS."""
+
+    code = "request_too_long"
+
+
 def batch_too_large(max_batch: int) -> BatchTooLargeError:
     """The refusal of a batch over MAX_BATCH, whether the route or the schema (over MAX_ITEMS) counted it."""
     return BatchTooLargeError(f"A batch holds at most {max_batch} texts.")

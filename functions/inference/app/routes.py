@@ -16,7 +16,13 @@ from fastapi.responses import JSONResponse
 
 from .classifier import Classifier
 from .deps import ClassifierDep, ServicesDep
-from .errors import AuthUnavailableError, ModelUnavailableError, TextTooLongError, batch_too_large
+from .errors import (
+    AuthUnavailableError,
+    ModelUnavailableError,
+    RequestTooLongError,
+    TextTooLongError,
+    batch_too_large,
+)
 from .request_context import request_context
 from .schemas import (
     BatchPredictRequest,
@@ -42,7 +48,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         401: "The API key is missing or wrong (only when the deployment requires one).",
         413: "The body is larger than MAX_BODY_BYTES.",
         415: "The body is compressed, has a Content-Type other than JSON, or has none and is not JSON.",
-        422: "A field is missing, of the wrong type, empty, too long, or the batch is too large.",
+        422: "A field is missing, of the wrong type, empty, too long, or the batch or its texts together too large.",
         503: "The model (or the API key store) is unavailable.",
     }.items()
 }
@@ -55,11 +61,20 @@ service_router = APIRouter(tags=["service"])
 health_router = APIRouter(tags=["service"])
 
 
-def _check_limits(texts: list[str], settings: Settings) -> None:
+def _check_limits(texts: list[str], settings: Settings, classifier: Classifier) -> None:
+    """Refuse a request over its limits before any model work. A text's model call costs about in proportion to
+    its tokens, so MAX_REQUEST_TOKENS bounds what one call can ask for: MAX_BATCH texts of MAX_TEXT_CHARS would
+    cost tens of normal batches (docs/performance.md measures both)."""
     if len(texts) > settings.max_batch:
         raise batch_too_large(settings.max_batch)
     if any(len(text) > settings.max_text_chars for text in texts):
         raise TextTooLongError(f"A text holds at most {settings.max_text_chars} characters.")
+    # One text is at most the model's length, within the bound's floor (512): /predict pays for no count.
+    if len(texts) > 1 and classifier.count_tokens(texts) > settings.max_request_tokens:
+        raise RequestTooLongError(
+            f"The texts of one request hold at most {settings.max_request_tokens} tokens together "
+            "(a few characters each in ordinary prose, one for punctuation); send fewer or shorter texts."
+        )
 
 
 #: Sent with every prediction: the weights' short sha256, so clients and logs can tell which model answered.
@@ -72,7 +87,7 @@ def _classify(
     # Settings come from the app's services rather than a dependency: each dependency FastAPI solves costs the
     # hot path.
     settings = services_of(request.app).settings
-    _check_limits(texts, settings)
+    _check_limits(texts, settings, classifier)
     predictions = classifier.predict(texts)
     response.headers[MODEL_VERSION_HEADER] = classifier.version
     fields: dict[str, Any] = {

@@ -103,7 +103,9 @@ class BatchPredictRequest(RequestBody):
         },
     )
 
-    texts: TextList = Field(description="Texts to classify; 1 to MAX_BATCH items (default 32).")
+    texts: TextList = Field(
+        description="Texts to classify; 1 to MAX_BATCH items (default 32), MAX_REQUEST_TOKENS together (default 4096)."
+    )
     top_k: TopK = None
 
 
@@ -171,7 +173,9 @@ class HubRequest(RequestBody):
         },
     )
 
-    inputs: Text | TextList = Field(description="One text, or 1 to MAX_BATCH texts.")
+    inputs: Text | TextList = Field(
+        description="One text, or 1 to MAX_BATCH texts of MAX_REQUEST_TOKENS together (default 4096)."
+    )
     parameters: HubParameters | None = None
 
 

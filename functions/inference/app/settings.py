@@ -52,6 +52,14 @@ class Settings(BaseSettings):
     )
     max_batch: int = Field(32, ge=1, le=MAX_ITEMS, description="Most texts accepted by POST /predict/batch.")
     max_text_chars: int = Field(5000, ge=1, description="Most characters accepted in one text.")
+    max_request_tokens: int = Field(
+        4096,
+        ge=512,
+        description=(
+            "Most tokens the model may read of one request's texts together (each text at most 512): bounds the "
+            "work of one call (docs/performance.md measures the costliest request it allows)."
+        ),
+    )
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Most bytes accepted in one request body.")
     api_key_secret_name: str | None = Field(
         None, description="Secrets Manager secret (name or ARN) whose value is the API key; enables the key check."

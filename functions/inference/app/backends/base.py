@@ -105,6 +105,8 @@ class Backend(Protocol):
 
     def run(self, texts: Sequence[str]) -> ModelOutput: ...
 
+    def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
+
 
 class LoadedBackend:
     """What every backend exposes once loaded: the config it was read from and the facts /model reports."""

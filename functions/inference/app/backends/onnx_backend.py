@@ -67,6 +67,10 @@ class OnnxBackend(LoadedBackend):
             weights_file=graph,
         )
 
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Tokens of each text as ``run`` would feed them: what a request's work is counted in."""
+        return self._encoder.count_tokens(texts)
+
     def run(self, texts: Sequence[str]) -> ModelOutput:
         batch = self._encoder.encode(texts)
         feeds = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}

@@ -50,6 +50,10 @@ class TextEncoder:
             attention_mask[row, : len(encoding.ids)] = 1
         return EncodedBatch(input_ids, attention_mask, [bool(encoding.overflowing) for encoding in encodings])
 
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """How many tokens the model reads of each text: its special tokens included, truncation applied."""
+        return [len(encoding.ids) for encoding in self._tokenizer.encode_batch_fast(list(texts))]
+
 
 def _configured_max_length(model_dir: Path) -> int:
     try:

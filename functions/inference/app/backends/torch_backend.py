@@ -51,6 +51,10 @@ class TorchBackend(LoadedBackend):
             weights_file=weights,
         )
 
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Tokens of each text as ``run`` would feed them: what a request's work is counted in."""
+        return self._encoder.count_tokens(texts)
+
     def run(self, texts: Sequence[str]) -> ModelOutput:
         batch = self._encoder.encode(texts)
         inputs = {
