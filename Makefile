@@ -181,6 +181,10 @@ model-report: $(VENV)/.installed ## Score MODEL through the serving path; regene
 		$(if $(BENCH),--bench-json $(BENCH)) $(if $(ONLY),--only $(ONLY)) $(if $(REBUILT),--rebuilt-dir $(REBUILT)) \
 		$(if $(wildcard $(UNION)/dev.tsv),--goemotions-dir $(UNION))
 
+.PHONY: request-cost
+request-cost: $(VENV)/.installed ## Time the costliest request MAX_REQUEST_TOKENS allows against a normal batch (docs/performance.md)
+	$(PY) -m scripts.perf.request_cost --doc docs/performance.md
+
 .PHONY: bench
 bench: $(VENV)/.installed ## Benchmark MODEL: naive, pipeline, torch and ONNX serving side by side (docs/bench.png); BASELINE=<model> adds it
 	$(PY) -m scripts.perf.bench --model-dir $(MODEL) --json docs/bench.json --doc docs/performance.md --block bench \

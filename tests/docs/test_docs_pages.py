@@ -25,6 +25,7 @@ BLOCKS = {
     "bench": ("docs/performance.md", "make bench"),
     "right-size": ("docs/performance.md", "make right-size"),
     "bulk-aws": ("docs/performance.md", "make right-size"),
+    "request-cost": ("docs/performance.md", "make request-cost"),
     "bulk": ("docs/classify.md", "--doc docs/classify.md"),
     "code-compare": ("docs/architecture.md", "--doc docs/architecture.md --block code-compare"),
     "image": ("docs/development.md", "make image-test"),
@@ -65,6 +66,7 @@ def test_the_make_targets_write_into_those_pages() -> None:
         ("model-report", "docs/model.md"),
         ("right-size", "docs/performance.md"),
         ("bench", "docs/performance.md"),
+        ("request-cost", "docs/performance.md"),
     ):
         recipe = re.search(rf"^{target}:.*?(?=^\S)", makefile, flags=re.MULTILINE | re.DOTALL)
         assert recipe and f"--doc {page}" in recipe.group(0), target
