@@ -100,11 +100,11 @@ def cases(
         f"{max_batch} `{MARK}` texts": longest_within(marks, max_batch, budget, tokens, chars),
         f"{max_batch} prose texts": longest_within(prose, max_batch, budget, tokens, chars),
     }
-    refused, name = [prose(chars)] * max_batch, f"{max_batch} prose texts of {chars:,} characters"
+    refused, costliest = [prose(chars)] * max_batch, f"{max_batch} prose texts of {chars:,} characters"
     return [
         *(Case(name, texts, tokens(texts)) for name, texts in bodies.items()),
-        Case(f"{name}: refused (422)", refused, tokens(refused), status=422),
-        Case(f"{name}, without the bound", refused, tokens(refused), is_bounded=False),
+        Case(f"{costliest}: refused (422)", refused, tokens(refused), status=422),
+        Case(f"{costliest}, without the bound", refused, tokens(refused), is_bounded=False),
     ]
 
 
