@@ -32,8 +32,8 @@ ZIP_LAYER_IDS = ("ZipDependenciesLayer", "ZipModelLayer")
 ZIP_API_ID = "ZipHttpApi"
 ZIP_CONDITION = "DeployZip"
 EXPECTED_ROUTES = {
-    ("ANY", "/predict"),
-    ("ANY", "/predict/batch"),
+    ("POST", "/predict"),
+    ("POST", "/predict/batch"),
     ("GET", "/health"),
     ("GET", "/labels"),
     ("GET", "/model"),

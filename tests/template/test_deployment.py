@@ -208,6 +208,31 @@ def test_cors_exposes_the_request_id_and_model_version_to_browsers() -> None:
             assert {"x-request-id", "x-model-version"} <= set(exposed), api_id
 
 
+@pytest.mark.parametrize("cors", ["", "https://app.example.com"])
+def test_no_route_sends_a_preflight_to_the_authorizer_or_the_function(cors: str) -> None:
+    """Finding 3 of issue 36: an ANY route let every anonymous OPTIONS through the authorizer to a billed invocation.
+    Each route names its one method, so an OPTIONS matches none: with CORS the gateway answers the preflight itself
+    (its CorsConfiguration), without CORS it answers 404; neither invokes a function."""
+    # GIVEN prod's template with and without CORS origins, after the SAM transform
+    template = render({**overrides("prod"), "CorsAllowOrigins": cors})
+    for api_id in ("HttpApi", ZIP_API_ID):
+        # WHEN the routes API Gateway will match are listed
+        methods = {method for method, _ in integrations(resource(template, api_id))}
+        # THEN none of them takes OPTIONS, explicitly or as ANY
+        assert methods <= {"GET", "POST"}, (api_id, methods)
+        # AND with CORS the gateway's own configuration answers preflights for the methods the routes take
+        configured = [
+            node for node in walk(resource(template, api_id)) if isinstance(node, dict) and "allowMethods" in node
+        ]
+        configured += [
+            node for node in walk(resource(template, api_id)) if isinstance(node, dict) and "AllowMethods" in node
+        ]
+        if cors:
+            assert configured, f"{api_id} answers no preflight at the gateway"
+            for node in configured:
+                assert methods <= set(node.get("allowMethods", node.get("AllowMethods"))), api_id
+
+
 @pytest.mark.parametrize("stage", STAGES)
 def test_every_route_waits_longer_than_the_function_may_run(rendered: dict[str, dict[str, Any]], stage: str) -> None:
     """Function timeout < integration timeout, on every route of both APIs, or API Gateway answers 503 while the
