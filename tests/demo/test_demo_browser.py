@@ -240,3 +240,34 @@ def test_readme_screenshot(tiny_model_dir: Path, reset_model: None, new_page: An
     if os.environ.get("UPDATE_SCREENSHOTS") == "1" or not README_PICTURE.exists():
         README_PICTURE.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, README_PICTURE)
+
+
+def test_the_docs_page_lists_every_operation_of_the_schema_without_a_csp_violation(
+    keyed_url: str, new_page: Any, screenshot_dir: Path
+) -> None:
+    # GIVEN a deployment that requires a key, and a browser that sends it (the page is behind it, as the schema is)
+    headers = {"x-api-key": API_KEY}
+    schema = httpx.get(f"{keyed_url}/openapi.json", headers=headers).json()
+    expected = {(method.upper(), path) for path, item in schema["paths"].items() for method in item}
+    page = new_page()
+    page.context.set_extra_http_headers(headers)
+    complaints: list[str] = []
+    page.on("console", lambda message: complaints.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: complaints.append(str(error)))
+    page.add_init_script(
+        "document.addEventListener('securitypolicyviolation', e => console.error("
+        "'CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI));"
+    )
+    # WHEN the interactive documentation is opened
+    page.goto(f"{keyed_url}/docs")
+    page.locator(".opblock").first.wait_for()
+    # THEN Swagger UI shows every operation of /openapi.json, from files served by the API itself
+    shown = page.evaluate(
+        """Array.from(document.querySelectorAll('.opblock'), block => [
+            block.querySelector('.opblock-summary-method').textContent.trim(),
+            block.querySelector('.opblock-summary-path').getAttribute('data-path')])"""
+    )
+    assert {(method, path) for method, path in shown} == expected
+    # AND nothing was refused by the page's CSP, nor failed
+    assert complaints == []
+    page.screenshot(path=str(screenshot_dir / "docs-swagger-ui.png"), full_page=True)

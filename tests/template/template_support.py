@@ -38,6 +38,8 @@ EXPECTED_ROUTES = {
     ("GET", "/labels"),
     ("GET", "/model"),
     ("GET", "/openapi.json"),
+    ("GET", "/docs"),
+    ("GET", "/docs/{asset}"),
     ("GET", "/"),
     ("POST", "/"),
 }

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from template_support import (
     AUTHORIZER_ID,
+    EXPECTED_ROUTES,
     FUNCTION_ID,
     HOOK_ID,
     KEY_POLICY_ID,
@@ -241,7 +242,7 @@ def test_every_route_waits_longer_than_the_function_may_run(rendered: dict[str, 
     for function_id, api_id in ((FUNCTION_ID, "HttpApi"), (ZIP_FUNCTION_ID, ZIP_API_ID)):
         timeout_ms = int(resource(template, function_id)["Properties"]["Timeout"]) * 1000
         routes = integrations(resource(template, api_id))
-        assert len(routes) == 8, api_id
+        assert len(routes) == len(EXPECTED_ROUTES), api_id
         for route, operation in routes.items():
             integration = operation["x-amazon-apigateway-integration"]
             assert "timeoutInMillis" in integration, (api_id, route)  # the default is the 30 s maximum

@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from .api_docs import router as docs_router
 from .classifier import load_model
 from .demo import router as demo_router
 from .deps import ApiKeyDep
@@ -41,8 +42,9 @@ def create_app(services: Services) -> FastAPI:
             {"name": "predict", "description": "Classify texts."},
             {"name": "service", "description": "Health and model facts."},
         ],
-        # No Swagger UI or ReDoc: FastAPI loads them from a CDN at a floating version, into the demo page's origin.
-        # The schema is served by service_router, behind the key like every route but /health and the demo page.
+        # Not FastAPI's Swagger UI or ReDoc: they load from a CDN at a floating version, into the demo page's origin.
+        # The schema is served by service_router and Swagger UI from the image by docs_router (app/api_docs.py),
+        # both behind the key like every route but /health and the demo page.
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
@@ -54,6 +56,7 @@ def create_app(services: Services) -> FastAPI:
     keyed = [ApiKeyDep] if services.api_key_guard.is_required else []
     app.include_router(predict_router, dependencies=keyed)
     app.include_router(service_router, dependencies=keyed)
+    app.include_router(docs_router, dependencies=keyed)
     app.include_router(health_router)
     app.include_router(demo_router)
     settings = services.settings
