@@ -227,11 +227,24 @@ right-size: $(VENV)/.installed ## The image at 512-3008 MB under Lambda-like CPU
 LOCK_UPGRADE ?=
 LOCK := $(VENV)/bin/uv pip compile --quiet --universal --generate-hashes --custom-compile-command "make lock" \
 	$(if $(LOCK_UPGRADE),--upgrade)
+# The image's other build paths are hash-checked too: a hub model's fetch (requirements-fetch.lock) and the torch
+# paths (requirements-torch.lock: everything requirements-torch.txt needs but torch, at the image lock's versions;
+# torch itself is in requirements-torch-cpu.lock, by hand, see there). Resolving them reads the CPU torch wheel's
+# metadata from TORCH_FIND_LINKS (a folder or PyPI-style page of CPU wheels), never PyPI's CUDA build.
+TORCH_FIND_LINKS ?= https://download.pytorch.org/whl/cpu/torch/
+TORCH_CPU_PIN := $(shell grep -E "^torch==" functions/inference/requirements-torch-cpu.lock | cut -d' ' -f1)
 
 .PHONY: lock
-lock: $(VENV)/.installed ## Re-lock the image's and the zip layer's dependencies with hashes (requirements.lock)
+lock: $(VENV)/.installed ## Re-lock the image's and the zip layer's dependencies with hashes (requirements*.lock)
 	$(LOCK) --python-version 3.11 --output-file $(FUNCTION_LOCK) $(FUNCTION_REQS)
 	$(LOCK) --python-version 3.12 --output-file layers/dependencies/requirements.lock layers/dependencies/requirements.txt
+	$(LOCK) --python-version 3.11 --output-file functions/inference/requirements-fetch.lock \
+		functions/inference/requirements-fetch.txt
+	echo "$(TORCH_CPU_PIN)" > $(VENV)/torch-cpu-override.txt
+	$(LOCK) --python-version 3.11 --output-file functions/inference/requirements-torch.lock --find-links $(TORCH_FIND_LINKS) \
+		--override $(VENV)/torch-cpu-override.txt --no-emit-package torch --constraint $(FUNCTION_LOCK) $(TORCH_REQS)
+	$(LOCK) --python-version 3.11 --output-file scripts/perf/container/awslambdaric.lock \
+		scripts/perf/container/awslambdaric.txt
 
 .PHONY: build
 build: $(SAM_VENV)/.installed ## sam build (needs a Docker engine for the image)

@@ -130,22 +130,33 @@ def _install_packages() -> None:
 
 
 def base_image(dockerfile: Path = DOCKERFILE) -> str:
-    """The image every stage of the Dockerfile starts from (its first FROM)."""
-    match = re.search(r"^FROM\s+(\S+)", dockerfile.read_text(), flags=re.MULTILINE)
+    """The image every stage of the Dockerfile starts from: its BASE_IMAGE build argument's default."""
+    match = re.search(r"^ARG\s+BASE_IMAGE=(\S+)", dockerfile.read_text(), flags=re.MULTILINE)
     if match is None:
-        raise ContainerError(f"{dockerfile} has no FROM line")
+        raise ContainerError(f"{dockerfile} has no ARG BASE_IMAGE=<image> line")
     return match.group(1)
+
+
+def local_name(reference: str) -> str:
+    """``reference`` without its digest: the name a stand-in is tagged with (no image can be tagged by digest)."""
+    return reference.split("@", 1)[0]
+
+
+def available_base(podman: Podman, reference: str) -> str:
+    """What a build may name as BASE_IMAGE here: the pinned image when it is on this machine, else the stand-in."""
+    return reference if podman.image_exists(reference) else local_name(reference)
 
 
 def ensure_base(podman: Podman, name: str, *, pull_timeout: float = 120) -> str:
     """Make ``name`` available: already there, pulled from its registry, or our stand-in; returns which."""
-    if podman.image_exists(name):
-        label = podman("image", "inspect", "--format", f'{{{{index .Labels "{STAND_IN_LABEL}"}}}}', name).stdout
+    present = next((candidate for candidate in (name, local_name(name)) if podman.image_exists(candidate)), None)
+    if present is not None:
+        label = podman("image", "inspect", "--format", f'{{{{index .Labels "{STAND_IN_LABEL}"}}}}', present).stdout
         return "stand-in" if label.strip() == "true" else "real"
     with contextlib.suppress(subprocess.TimeoutExpired):
         if podman("pull", "--quiet", name, timeout=pull_timeout, check=False).returncode == 0:
             return "real"
-    build_stand_in(podman, name)
+    build_stand_in(podman, local_name(name))
     return "stand-in"
 
 
@@ -220,8 +231,10 @@ class Build:
 
 
 def build_image(podman: Podman, tag: str, *, build_args: Mapping[str, str] | None = None) -> Build:
-    """``podman build`` of the function's Dockerfile from the repository root, as `sam build` builds it."""
-    arguments = [item for key, value in (build_args or {}).items() for item in ("--build-arg", f"{key}={value}")]
+    """``podman build`` of the function's Dockerfile from the repository root, as `sam build` builds it, on the
+    pinned base when this machine has it, else on the stand-in ``ensure_base`` built."""
+    settings = {"BASE_IMAGE": available_base(podman, base_image()), **(build_args or {})}
+    arguments = [item for key, value in settings.items() for item in ("--build-arg", f"{key}={value}")]
     started = time.perf_counter()
     result = podman("build", "--pull=never", "--network=host", *arguments, "-f", str(DOCKERFILE), "-t", tag,
                     str(ROOT), timeout=1800)  # fmt: skip

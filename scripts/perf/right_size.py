@@ -37,6 +37,7 @@ from scripts.perf.lambda_image import (
     ROOT,
     Container,
     Podman,
+    available_base,
     base_image,
     build_image,
     ensure_base,
@@ -246,13 +247,14 @@ def seed_service(podman: Podman, memory_mb: int, host_cpus: int) -> dict[str, An
     (seed_dir / "seed_service.py").write_text(SEED_SERVICE, encoding="utf-8")
     tokenizer = ROOT / "functions" / "inference" / "model" / "tokenizer.json"
     name = f"emotion-seed-{memory_mb}"
+    base = available_base(podman, base_image())
     podman("rm", "--force", name, check=False)
     podman("run", "--detach", "--name", name, "--memory", f"{memory_mb}m", "--memory-swap", f"{memory_mb}m",
            "--cpus", f"{cpus_for(memory_mb, host_cpus):.3f}", "--env", "TOKENIZER_FILE=/opt/tokenizer.json",
            # One torch thread: the seed's best setting under a fractional CPU (see the thread comparison above).
            "--env", f"LAMBDA_TASK_ROOT={seed_dir}", "--env", "OMP_NUM_THREADS=1",
            "-v", f"{python_home}:{python_home}:ro", "-v", f"{venv}:{venv}:ro", "-v", f"{seed_dir}:{seed_dir}:ro",
-           "-v", f"{tokenizer}:/opt/tokenizer.json:ro", "--entrypoint", "sleep", base_image(), "3600")  # fmt: skip
+           "-v", f"{tokenizer}:/opt/tokenizer.json:ro", "--entrypoint", "sleep", base, "3600")  # fmt: skip
     try:
         code = IN_PROCESS.format(module="seed_service", handler="handler")
         result = podman("exec", name, str(venv / "bin" / "python"), "-c", code, json.dumps(SINGLE_EVENT),

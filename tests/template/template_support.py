@@ -127,13 +127,14 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def dockerfile_instructions(stage: str = "final") -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) pairs of the Dockerfile, continuation lines joined, comments dropped.
+def dockerfile_instructions(stage: str = "final", path: Path = DOCKERFILE_PATH) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs of the Dockerfile (or another at ``path``), continuation lines joined, comments
+    dropped.
 
     ``stage="final"`` keeps only the instructions after the last FROM (the image Lambda runs), ``"all"`` every
     stage's, any other name that named stage's (``FROM ... AS name``).
     """
-    joined = re.sub(r"\\\n", " ", DOCKERFILE_PATH.read_text(encoding="utf-8"))
+    joined = re.sub(r"\\\n", " ", path.read_text(encoding="utf-8"))
     instructions: list[tuple[str, str]] = []
     for line in joined.splitlines():
         stripped = line.strip()
