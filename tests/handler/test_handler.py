@@ -123,13 +123,26 @@ def test_the_schema_works_under_a_stage_path(handler_module: ModuleType) -> None
 
 
 def test_no_documentation_page_loads_code_from_elsewhere(handler_module: ModuleType) -> None:
-    # Swagger UI and ReDoc, as FastAPI serves them, load scripts from a CDN at a floating version: none is served.
-    for path in ("/dev/docs", "/dev/redoc", "/dev/docs/oauth2-redirect"):
+    def get(path: str) -> dict[str, Any]:
         event = load_event("openapi-stage.json")
         event["rawPath"] = event["requestContext"]["http"]["path"] = path
-        response = handler_module.handler(event, LocalLambdaContext())
+        return dict(handler_module.handler(event, LocalLambdaContext()))
+
+    # ReDoc and FastAPI's own Swagger UI load scripts from a CDN at a floating version: neither is served.
+    for path in ("/dev/redoc", "/dev/docs/oauth2-redirect"):
+        response = get(path)
         assert response["statusCode"] == 404, path
         assert "cdn" not in response["body"].lower()
+    # /docs is Swagger UI from the image (app/api_docs.py): under a stage path, through Lambda, its page refers to
+    # its files by relative URL only, and each comes back whole (Swagger UI's bundle is the largest, ~1.5 MB).
+    page = get("/dev/docs")
+    assert page["statusCode"] == 200
+    assert "cdn" not in page["body"].lower() and "//" not in page["body"]
+    for name in ("swagger-ui-bundle.js", "swagger-ui.css", "docs.js"):
+        asset = get(f"/dev/docs/{name}")
+        assert asset["statusCode"] == 200, name
+        assert f'"docs/{name}"' in page["body"]
+    assert "SwaggerUIBundle" in get("/dev/docs/swagger-ui-bundle.js")["body"]
 
 
 def test_unknown_event_types_are_refused_cleanly(handler_module: ModuleType) -> None:
