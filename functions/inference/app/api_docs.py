@@ -3,9 +3,9 @@
 FastAPI's own ``/docs`` loads Swagger UI from a CDN at a floating version into this API's origin, so it stays off
 (``api.py``). This page serves the Swagger UI 5 build that the ``fastapi-offline`` wheel ships in its ``static/``
 folder instead (pinned with its hash in requirements.lock, so what runs is what was reviewed; the wheel's code is
-never imported) and a start-up script of ours, under a CSP that allows
-scripts and styles from this origin only: nothing inline, nothing from elsewhere. It is mounted behind the API key,
-as ``/openapi.json`` is, and refers to everything by relative URL, so it works under a stage path too.
+never imported) and a start-up script of ours, under a CSP that allows scripts and styles from this origin only:
+nothing inline, nothing from elsewhere. It is mounted behind the API key, as ``/openapi.json`` is, and refers to
+everything by relative URL, so it works under a stage path too.
 """
 
 from __future__ import annotations
