@@ -518,9 +518,12 @@ def outputs_text(stage: Stage, clients: Clients) -> str:
     outputs = outputs_of(stack)
     url = outputs["ApiUrl"]
     console = f"https://{stage.region}.console.aws.amazon.com/cloudwatch/home?region={stage.region}"
-    lines = [
+    edge = outputs.get("EdgeUrl")
+    lines = [f"edge       {edge}   (CloudFront and AWS WAF: give clients this one)"] if edge and edge != "None" else []
+    lines += [
         f"API        {url}   (no stage path: the HTTP API's $default stage answers at the root)",
         f"demo page  {url}/",
+        f"API docs   {url}/docs   (Swagger UI; send the key as x-api-key where the stage requires one)",
         f"schema     {url}/openapi.json",
         f"dashboard  {console}#dashboards/dashboard/{stage.stack}",
         f"alarms     SNS topic {outputs.get('AlarmsTopicArn', '?')}",

@@ -5,6 +5,7 @@ The region is eu-west-1 throughout: nothing may fall back to us-east-1.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -591,6 +592,18 @@ def test_the_sandbox_teardown_removes_its_stack_images_and_uploads_only(account:
 
 
 def test_outputs_print_no_link_the_stage_does_not_serve(account: Account) -> None:
+    """Every link make outputs prints is a GET route of the HTTP API (template.yaml), so none is a 404."""
+    from scripts.common.sam_template import load_template
+
     account.stack(DEV.stack, {"ApiUrl": "https://x", "ApiKeyRequired": "true", "ApiKeySecretId": "s"})
     text = stage_ops.outputs_text(DEV, account.clients)
-    assert "/docs" not in text and "https://x/openapi.json" in text
+    routes = {
+        event["Properties"]["Path"]
+        for resource in load_template()["Resources"].values()
+        if resource["Type"] == "AWS::Serverless::Function"
+        for event in resource["Properties"].get("Events", {}).values()
+        if event["Type"] == "HttpApi" and event["Properties"].get("Method") in ("GET", "ANY")
+    }
+    linked = {"/" + path for path in re.findall(r"https://x/(\S*)", text)}
+    assert linked >= {"/", "/docs", "/openapi.json"}
+    assert linked <= routes, linked - routes

@@ -197,6 +197,10 @@ class Stack:
             return [self.arn("ecr", f"repository/{name}")]
         if kind == "AWS::IAM::OIDCProvider":
             return [name]
+        if kind == "AWS::WAFv2::WebACL":  # a CloudFront web ACL lives in us-east-1 (the template's rule says so)
+            return [self.arn("wafv2", f"global/webacl/{name}/{STACK_UUID}")]
+        if kind == "AWS::CloudFront::Distribution":
+            return [self.arn("cloudfront", "distribution/E1A2B3C4D5E6F7", region=False)]
         raise KeyError(f"{logical_id}: no ARN known for {kind}; add it to permissions_support.Stack.own_arns")
 
 

@@ -319,4 +319,5 @@ NAME_PROPERTIES = {
     "AWS::CodeDeploy::Application": "ApplicationName",
     "AWS::CodeDeploy::DeploymentGroup": "DeploymentGroupName",
     "AWS::ECR::Repository": "RepositoryName",
+    "AWS::WAFv2::WebACL": "Name",
 }

@@ -128,6 +128,7 @@ def test_the_execution_role_names_its_stack_wherever_aws_allows(bootstrap: dict[
         "SamTransform",
         "ReadCodeAndImages",
         "PullImages",
+        "TheEdgeDistribution",
     }
     for statement in statements(bootstrap["Resources"]["CloudFormationExecutionRole"]):
         assert statement["Effect"] == "Allow"

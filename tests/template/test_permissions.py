@@ -35,11 +35,21 @@ DEPLOYMENTS = {
     "dev": ("dev", {}),
     "prod": ("prod", {}),
     "dev+zip": ("dev", {"DeployZipFlavor": "true"}),
+    "prod+edge": ("prod", {"EdgeProtection": "true"}),
 }
 
 #: Handler permissions this template never makes the handlers call, each with the property whose absence says so.
 #: An action of a new resource type lands here only with such a reason; anything else must be granted.
 NOT_CALLED: dict[tuple[str, str], str] = {
+    ("AWS::WAFv2::WebACL", "payments:*"): "no AWS Marketplace rule group: the edge uses AWS's free managed rules",
+    ("AWS::CloudFront::Distribution", "cloudfront:*ConnectionGroup"): "not a multi-tenant distribution",
+    ("AWS::CloudFront::Distribution", "cloudfront:GetVpcOrigin"): "the origin is the HTTP API, not a VPC origin",
+    ("AWS::CloudFront::Distribution", "cloudfront:CreateDistributionWithTags"): (
+        "no IAM action of that name: IAM authorises the API call as CreateDistribution and TagResource"
+    ),
+    ("AWS::CloudFront::Distribution", "cloudfront:UpdateDistributionWithStagingConfig"): (
+        "no staging distribution (continuous deployment) is configured"
+    ),
     ("AWS::ApiGatewayV2::Api", "s3:getObject"): "BodyS3Location unset: SAM inlines the OpenAPI Body",
     ("AWS::ApiGatewayV2::Stage", "apigateway:*TagResource"): (
         "not IAM actions (cfn-lint's W3037 knows none): API Gateway authorises tagging as POST/DELETE on /tags/*"
