@@ -4,9 +4,9 @@ API Gateway calls it before the integration (payload format 2.0, simple response
 refused at the gateway with 403 and never invokes, nor bills, the inference function. It accepts the key in the two
 forms the function accepts, read by the one parser they share (``apikey``, from the ApiKeyLayer): the ``x-api-key``
 header, or ``Authorization: Bearer <key>`` (what huggingface_hub's ``InferenceClient(token=...)`` sends), the first
-when both are there. The function keeps its own check as defence in depth. A CORS preflight (which never carries the
-key) goes through only when CORS_ALLOW_ORIGINS allows its origin: without CORS, an anonymous ``OPTIONS`` is refused
-here rather than billed to the function.
+when both are there. The function keeps its own check as defence in depth. Preflights never reach it: the keyed
+routes are POST routes, so API Gateway answers a CORS preflight itself (or 404s an OPTIONS without CORS); an
+``OPTIONS`` that did arrive would be refused like any request without the key.
 
 No identity source is declared, so API Gateway cannot cache answers: HTTP APIs refuse a request that lacks *any*
 declared identity source, and a client sends only one of the two headers. The key itself is cached here instead, for
@@ -17,15 +17,11 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
 from typing import Any, TypedDict
 
 from apikey import KeyStore, KeyUnavailableError, hold_library_loggers, is_match, presented_key
 
 from .keys import store_from_environ
-
-#: Where template.yaml puts CorsAllowOrigins (Globals), for the function and this authorizer alike.
-CORS_ORIGINS_ENV = "CORS_ALLOW_ORIGINS"
 
 logger = logging.getLogger(__name__)
 hold_library_loggers()
@@ -60,32 +56,9 @@ class AuthorizerResponse(TypedDict):
 _store: KeyStore | None = None
 
 
-def is_cors_preflight(event: AuthorizerEvent) -> bool:
-    """A browser's preflight: ``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``; never credentials."""
-    headers = {name.lower() for name in event.get("headers", {})}
-    method = event.get("requestContext", {}).get("http", {}).get("method", "")
-    return method == "OPTIONS" and {"origin", "access-control-request-method"} <= headers
-
-
-def allowed_origins(environ: Mapping[str, str]) -> frozenset[str]:
-    """The origins CORS_ALLOW_ORIGINS names: the variable template.yaml sets from CorsAllowOrigins, as the
-    function's own CORS settings and the HTTP API's CorsConfiguration are."""
-    return frozenset(origin.strip() for origin in environ.get(CORS_ORIGINS_ENV, "").split(",") if origin.strip())
-
-
-def is_allowed_preflight(event: AuthorizerEvent, origins: frozenset[str]) -> bool:
-    """A preflight from an origin CORS allows; with CORS off there is none, and an anonymous OPTIONS is refused."""
-    if not is_cors_preflight(event):
-        return False
-    origin = next((value for name, value in event.get("headers", {}).items() if name.lower() == "origin"), "")
-    return origin in origins or "*" in origins
-
-
-def authorize(
-    event: AuthorizerEvent, store: KeyStore, *, cors_origins: frozenset[str] = frozenset()
-) -> AuthorizerResponse:
-    """Decide one request: allowed when no key is configured, for a preflight CORS allows, or with the right key."""
-    if not store.is_configured or is_allowed_preflight(event, cors_origins):
+def authorize(event: AuthorizerEvent, store: KeyStore) -> AuthorizerResponse:
+    """Decide one request: allowed when no key is configured, or with the right key."""
+    if not store.is_configured:
         return {"isAuthorized": True}
     route = event.get("routeKey", "")
     presented = presented_key(event.get("headers", {}))
@@ -120,4 +93,4 @@ def reset_store() -> None:
 
 def handler(event: AuthorizerEvent, context: Any) -> AuthorizerResponse:
     """Lambda entry (``authorizer.handler.handler``)."""
-    return authorize(event, get_store(), cors_origins=allowed_origins(os.environ))
+    return authorize(event, get_store())
