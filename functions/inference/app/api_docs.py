@@ -55,6 +55,12 @@ def read_asset(name: str) -> bytes:
     return (bundle_dir() / name).read_bytes()
 
 
+@cache
+def read_page() -> str:
+    """The page itself, read once per execution environment like its files."""
+    return (STATIC_DIR / "docs.html").read_text(encoding="utf-8")
+
+
 def bundle_dir() -> Path:
     """The wheel's ``static/`` folder, found without importing the package (its code plays no part here)."""
     spec = find_spec(BUNDLE_PACKAGE)
@@ -66,8 +72,9 @@ def bundle_dir() -> Path:
 @router.get("/docs", response_class=HTMLResponse, include_in_schema=False)
 async def docs_page() -> HTMLResponse:
     """Swagger UI over this API's own schema, from files inside the image."""
-    page = (STATIC_DIR / "docs.html").read_text(encoding="utf-8")
-    return HTMLResponse(page, headers={"content-security-policy": CSP, "cache-control": "no-cache", **SECURITY_HEADERS})
+    return HTMLResponse(
+        read_page(), headers={"content-security-policy": CSP, "cache-control": "no-cache", **SECURITY_HEADERS}
+    )
 
 
 @router.get("/docs/{asset}", include_in_schema=False)
